@@ -1,9 +1,13 @@
 #include "trainer.h"
 
+#include "fused.h"
+
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 
 #include <chrono>
+#include <memory>
+#include <utility>
 
 namespace lenet {
 namespace {
@@ -69,6 +73,110 @@ Evaluation evaluate(LeNet5& model, const Dataset& data, int64_t batch_size) {
   return result;
 }
 
+namespace {
+
+// The per-step results of one epoch.
+struct EpochSteps {
+  std::vector<float> losses;  // mean loss of each batch
+  int64_t correct = 0;        // correct arg-max predictions, counted before each update
+};
+
+// Runs optimisation steps on batches and keeps their results until the end of the epoch.
+class Stepper {
+ public:
+  virtual ~Stepper() = default;
+  virtual void step(const torch::Tensor& images, const torch::Tensor& labels) = 0;
+  virtual double last_loss() = 0;
+  virtual EpochSteps take_epoch() = 0;
+  // Make the model hold the current parameters (before evaluating or returning it).
+  virtual void sync_model() {}
+};
+
+// libtorch's autograd and torch::optim::SGD: any device. Losses stay tensors until the end of
+// the epoch so that a GPU is never waited for inside the loop.
+class LibtorchStepper final : public Stepper {
+ public:
+  LibtorchStepper(LeNet5& model, const TrainOptions& options)
+      : model_(model),
+        optimizer_(model->parameters(), torch::optim::SGDOptions(options.learning_rate)
+                                            .momentum(options.momentum)
+                                            .weight_decay(options.weight_decay)),
+        correct_(torch::zeros({}, torch::TensorOptions(torch::kInt64).device(options.device))) {}
+
+  void step(const torch::Tensor& images, const torch::Tensor& labels) override {
+    optimizer_.zero_grad();
+    const auto logits = model_->forward(images);
+    const auto loss = torch::nn::functional::cross_entropy(logits, labels);
+    loss.backward();
+    optimizer_.step();
+    torch::NoGradGuard no_grad;
+    last_ = loss.detach();
+    losses_.push_back(last_);
+    correct_ += logits.argmax(1).eq(labels).sum();
+  }
+
+  double last_loss() override { return last_.item<double>(); }
+
+  EpochSteps take_epoch() override {
+    EpochSteps epoch;
+    if (!losses_.empty()) {
+      const auto values = torch::stack(losses_).cpu();
+      const auto* data = values.data_ptr<float>();
+      epoch.losses.assign(data, data + values.numel());
+    }
+    epoch.correct = correct_.item<int64_t>();
+    losses_.clear();
+    correct_.zero_();
+    return epoch;
+  }
+
+ private:
+  LeNet5& model_;
+  torch::optim::SGD optimizer_;
+  std::vector<torch::Tensor> losses_;
+  torch::Tensor correct_;
+  torch::Tensor last_;
+};
+
+// The fused CPU kernels (fused.h): images must be contiguous float32, labels int64, on the CPU.
+class FusedStepper final : public Stepper {
+ public:
+  FusedStepper(LeNet5& model, const TrainOptions& options)
+      : model_(model),
+        trainer_(*model, fused::SgdOptions{options.learning_rate, options.momentum,
+                                           options.weight_decay}) {}
+
+  void step(const torch::Tensor& images, const torch::Tensor& labels) override {
+    const auto batch = images.size(0);
+    const auto totals =
+        trainer_.step(images.data_ptr<float>(), labels.data_ptr<int64_t>(), batch);
+    last_ = totals.loss_sum / static_cast<double>(batch);
+    epoch_.losses.push_back(static_cast<float>(last_));
+    epoch_.correct += totals.correct;
+  }
+
+  double last_loss() override { return last_; }
+
+  EpochSteps take_epoch() override { return std::exchange(epoch_, EpochSteps{}); }
+
+  void sync_model() override { trainer_.store(*model_); }
+
+ private:
+  LeNet5& model_;
+  fused::Trainer trainer_;
+  EpochSteps epoch_;
+  double last_ = 0.0;
+};
+
+std::unique_ptr<Stepper> make_stepper(LeNet5& model, const TrainOptions& options) {
+  if (options.device.is_cpu() && fused::enabled()) {
+    return std::make_unique<FusedStepper>(model, options);
+  }
+  return std::make_unique<LibtorchStepper>(model, options);
+}
+
+}  // namespace
+
 TrainResult train(const Dataset& train_set, const std::optional<Dataset>& test_set,
                   const TrainOptions& options, const ProgressCallback& progress) {
   const auto call_start = Clock::now();
@@ -81,17 +189,13 @@ TrainResult train(const Dataset& train_set, const std::optional<Dataset>& test_s
   result.model->to(options.device);
   auto& model = result.model;
 
-  const auto images = train_set.images.to(options.device);
-  const auto labels = train_set.labels.to(options.device);
+  const auto images = train_set.images.to(options.device).contiguous();
+  const auto labels = train_set.labels.to(options.device).to(torch::kInt64).contiguous();
   std::optional<Dataset> test_on_device;
   if (test_set) {
     test_on_device = Dataset{test_set->images.to(options.device), test_set->labels.to(options.device)};
   }
-
-  torch::optim::SGD optimizer(model->parameters(),
-                              torch::optim::SGDOptions(options.learning_rate)
-                                  .momentum(options.momentum)
-                                  .weight_decay(options.weight_decay));
+  auto stepper = make_stepper(model, options);
 
   const int64_t n = images.size(0);
   const int64_t steps_per_epoch = (n + options.batch_size - 1) / options.batch_size;
@@ -101,7 +205,6 @@ TrainResult train(const Dataset& train_set, const std::optional<Dataset>& test_s
   // Shuffled copies live in persistent buffers; each batch is a contiguous slice of them.
   auto shuffled_images = torch::empty_like(images);
   auto shuffled_labels = torch::empty_like(labels);
-  const auto tensor_opts = torch::TensorOptions(torch::kFloat32).device(options.device);
   int64_t step = 0;
   double train_seconds = 0.0;
 
@@ -111,52 +214,37 @@ TrainResult train(const Dataset& train_set, const std::optional<Dataset>& test_s
     torch::index_select_out(shuffled_images, images, 0, order);
     torch::index_select_out(shuffled_labels, labels, 0, order);
 
-    std::vector<torch::Tensor> losses;
-    losses.reserve(static_cast<size_t>(steps_per_epoch));
-    auto correct = torch::zeros({}, tensor_opts.dtype(torch::kInt64));
     for (int64_t start = 0; start < n; start += options.batch_size) {
       const auto length = std::min(options.batch_size, n - start);
-      const auto x = shuffled_images.narrow(0, start, length);
-      const auto y = shuffled_labels.narrow(0, start, length);
-
-      optimizer.zero_grad();
-      const auto logits = model->forward(x);
-      const auto loss = torch::nn::functional::cross_entropy(logits, y);
-      loss.backward();
-      optimizer.step();
-
-      {
-        torch::NoGradGuard no_grad;
-        losses.push_back(loss.detach());
-        correct += logits.argmax(1).eq(y).sum();
-      }
+      stepper->step(shuffled_images.narrow(0, start, length), shuffled_labels.narrow(0, start, length));
       ++step;
       if (progress && (step % options.progress_every == 0 || step == total_steps)) {
         train_seconds += seconds_since(segment_start);
-        progress(Progress{step, total_steps, epoch, options.epochs, loss.item<double>()});
+        progress(Progress{step, total_steps, epoch, options.epochs, stepper->last_loss()});
         segment_start = Clock::now();
       }
     }
+    const auto steps = stepper->take_epoch();
     train_seconds += seconds_since(segment_start);
 
-    const auto epoch_losses = torch::stack(losses).cpu();
-    const auto* loss_values = epoch_losses.data_ptr<float>();
     double weighted = 0.0;
-    for (int64_t i = 0; i < epoch_losses.size(0); ++i) {
-      const auto batch = std::min(options.batch_size, n - i * options.batch_size);
-      weighted += static_cast<double>(loss_values[i]) * static_cast<double>(batch);
-      result.step_losses.push_back(loss_values[i]);
+    for (size_t i = 0; i < steps.losses.size(); ++i) {
+      const auto batch = std::min(options.batch_size, n - static_cast<int64_t>(i) * options.batch_size);
+      weighted += static_cast<double>(steps.losses[i]) * static_cast<double>(batch);
     }
+    result.step_losses.insert(result.step_losses.end(), steps.losses.begin(), steps.losses.end());
     result.train_loss.push_back(weighted / static_cast<double>(n));
-    result.train_accuracy.push_back(correct.item<double>() / static_cast<double>(n));
+    result.train_accuracy.push_back(static_cast<double>(steps.correct) / static_cast<double>(n));
 
     if (test_on_device) {
+      stepper->sync_model();
       auto evaluation = evaluate(model, *test_on_device, 1000);
       result.test_loss.push_back(evaluation.loss);
       result.test_accuracy.push_back(evaluation.accuracy);
       result.test_predictions = evaluation.predictions;
     }
   }
+  stepper->sync_model();
   if (test_on_device && options.epochs == 0) {
     result.test_predictions = predict(model, test_on_device->images, 1000);
   }
