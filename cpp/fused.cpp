@@ -37,9 +37,9 @@ torch::Tensor matrix(const torch::Tensor& params, const Layer& layer) {
 
 const float* weights(const float* params, const Layer& layer) { return params + layer.offset; }
 
-Planes conv1_planes(float* data) { return {data, 28, kLd1, 28 * 28}; }
+Planes conv1_planes(float* data) { return {data, 28, kLd1, 28 * 28, /*blocked=*/true}; }
 Planes pool1_planes(float* data) { return {data, 14, kLdP1, 14 * 14}; }
-Planes conv2_planes(float* data) { return {data, 10, kLd2, 10 * 10}; }
+Planes conv2_planes(float* data) { return {data, 10, kLd2, 10 * 10, /*blocked=*/true}; }
 // pooled conv2 output, one row of fc1 input per image in (channel, y, x) order, bias column last
 Planes pool2_planes(float* data, int64_t row_stride) { return {data, 5, 5 * 5, row_stride}; }
 
@@ -89,8 +89,8 @@ Workspace::Workspace() {
     *parts[i] = next;
     next += aligned(sizes[i]);
   }
-  bytes_ = torch::zeros({aligned(6 * kLdP1) + 16 * kShard * 25}, torch::kUInt8);
-  argmax1 = bytes_.data_ptr<uint8_t>();
+  indices_ = torch::zeros({aligned(6 * kLdP1) + 16 * kShard * 25}, torch::kInt32);
+  argmax1 = indices_.data_ptr<int32_t>();
   argmax2 = argmax1 + aligned(6 * kLdP1);
   // constant inputs of the bias columns
   std::fill(cols1 + 25 * kLd1, cols1 + 26 * kLd1, 1.0F);
@@ -194,23 +194,11 @@ kernels::LossTotals Trainer::step(const float* images, const int64_t* labels, in
 void Trainer::update(int64_t shards) {
   float* grad = grads_.data_ptr<float>();
   for (int64_t shard = 1; shard < shards; ++shard) {
-    const float* other = grad + shard * kParameters;
-    for (int64_t j = 0; j < kParameters; ++j) grad[j] += other[j];
+    kernels::add(grad, grad + shard * kParameters, kParameters);
   }
-  float* param = params_.data_ptr<float>();
-  float* buffer = momentum_.data_ptr<float>();
-  const auto lr = static_cast<float>(sgd_.learning_rate);
-  const auto momentum = static_cast<float>(sgd_.momentum);
-  const auto decay = static_cast<float>(sgd_.weight_decay);
-  for (int64_t j = 0; j < kParameters; ++j) {
-    float d = grad[j];
-    if (decay != 0.0F) d += decay * param[j];
-    if (momentum != 0.0F) {
-      buffer[j] = first_step_ ? d : buffer[j] * momentum + d;
-      d = buffer[j];
-    }
-    param[j] -= lr * d;
-  }
+  kernels::sgd(params_.data_ptr<float>(), momentum_.data_ptr<float>(), grad, kParameters,
+               static_cast<float>(sgd_.learning_rate), static_cast<float>(sgd_.momentum),
+               static_cast<float>(sgd_.weight_decay), first_step_);
   first_step_ = false;
 }
 

@@ -58,11 +58,11 @@ class Workspace {
   Workspace& operator=(Workspace&&) noexcept = default;
 
   float *cols1, *a1, *p1, *dp1, *cols2, *a2, *p2, *h1, *h2, *logits, *dlogits, *dh2, *dh1, *dp2;
-  uint8_t *argmax1, *argmax2;
+  int32_t *argmax1, *argmax2;
 
  private:
   torch::Tensor floats_;
-  torch::Tensor bytes_;
+  torch::Tensor indices_;
 };
 
 // Forward pass of `count` <= kShardImages images [count,1,28,28]; logits land in ws.logits.

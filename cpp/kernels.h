@@ -22,29 +22,35 @@ struct Planes {
   int64_t size;            // plane height = width
   int64_t channel_stride;  // floats between channel c and c + 1 of the same image
   int64_t image_stride;    // floats between image i and i + 1 of the same channel
+  // Blocked planes hold the pixels in pooling-window order: four blocks of (size/2)^2 values,
+  // block dy*2+dx holding pixel (2*py+dy, 2*px+dx) at py*(size/2)+px. Others are row-major.
+  bool blocked = false;
   float* plane(int64_t c, int64_t i) const { return data + c * channel_stride + i * image_stride; }
 };
 
 // conv1 (1 -> 6, 5x5, pad 2) as a matrix product: row ky*5+kx of `cols` (stride ld) holds, for
-// image i and output pixel (y, x) at column i*784 + y*28 + x, the input pixel under that tap.
+// image i, the input pixel under that tap for each output pixel, at column i*784 + the pixel's
+// place in a blocked 28x28 plane (so that the product's output planes are blocked).
 void im2col_conv1(const float* images, int64_t images_count, float* cols, int64_t ld);
 
-// conv2 (6 -> 16, 5x5, no pad) over 14x14 planes `p1`: row c*25 + ky*5 + kx of `cols`, column
-// i*100 + y*10 + x. col2im_conv2 is its adjoint: it overwrites `dp1` with the scattered sums.
+// conv2 (6 -> 16, 5x5, no pad) over row-major 14x14 planes `p1`: row c*25 + ky*5 + kx of
+// `cols`, column i*100 + the output pixel's place in a blocked 10x10 plane. col2im_conv2 is its
+// adjoint: it overwrites the row-major planes `dp1` with the scattered sums.
 void im2col_conv2(const Planes& p1, int64_t images_count, float* cols, int64_t ld);
 void col2im_conv2(const float* dcols, int64_t ld, int64_t images_count, const Planes& dp1);
 
 // 2x2/2 pooling fused with the activation, for `channels` x `images` planes of `in`. Max pooling
-// stores the window position of each maximum in `argmax` (one byte per output) and activates
+// stores the window position (0..3) of each maximum in `argmax` (first one on ties) and activates
 // only the maxima (both activations are increasing); average pooling activates `in` in place
 // first (the backward pass needs those values) and leaves `argmax` untouched.
 void pool_forward(Activation activation, Pooling pooling, int64_t channels, int64_t images,
-                  const Planes& in, const Planes& out, uint8_t* argmax);
+                  const Planes& in, const Planes& out, int32_t* argmax);
 
 // Gradient of pool_forward: from d(loss)/d(out) to d(loss)/d(pre-activation), written into
 // `din` (which, for average pooling, must be `in` holding the activated values).
 void pool_backward(Activation activation, Pooling pooling, int64_t channels, int64_t images,
-                   const Planes& dout, const Planes& out, const uint8_t* argmax, const Planes& din);
+                   const Planes& dout, const Planes& out, const int32_t* argmax,
+                   const Planes& din);
 
 // x = act(x) on a rows x cols block with row stride ld.
 void activate(Activation activation, float* x, int64_t rows, int64_t cols, int64_t ld);
@@ -52,6 +58,15 @@ void activate(Activation activation, float* x, int64_t rows, int64_t cols, int64
 // grad *= act'(y) where y = act(pre-activation), both rows x cols.
 void activation_backward(Activation activation, const float* y, int64_t ld_y, float* grad,
                          int64_t ld_grad, int64_t rows, int64_t cols);
+
+// acc[j] += x[j] for j < count.
+void add(float* acc, const float* x, int64_t count);
+
+// torch::optim::SGD's update (dampening 0, no Nesterov) of `count` parameters: d = grad +
+// weight_decay * param; momentum_buffer = d on the first step, momentum * buffer + d later;
+// param -= learning_rate * (momentum != 0 ? buffer : d).
+void sgd(float* param, float* momentum_buffer, const float* grad, int64_t count,
+         float learning_rate, float momentum, float weight_decay, bool first_step);
 
 struct LossTotals {
   double loss_sum = 0.0;  // summed cross-entropy of the rows
