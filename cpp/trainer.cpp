@@ -5,7 +5,12 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include <chrono>
+#include <climits>
 #include <memory>
 #include <utility>
 
@@ -26,6 +31,17 @@ torch::Tensor normalize_images(const torch::Tensor& images) {
     x = x.to(torch::kFloat32).div_(255.0).sub_(kMnistMean).div_(kMnistStd);
   }
   return x.contiguous();
+}
+
+bool tune_allocator(int64_t mmap_threshold, int64_t trim_threshold) {
+#if defined(__GLIBC__)
+  return mallopt(M_MMAP_THRESHOLD, static_cast<int>(mmap_threshold)) == 1 &&
+         mallopt(M_TRIM_THRESHOLD, static_cast<int>(std::min<int64_t>(trim_threshold, INT_MAX))) == 1;
+#else
+  (void)mmap_threshold;
+  (void)trim_threshold;
+  return false;
+#endif
 }
 
 IntraOpThreads::IntraOpThreads(int threads)

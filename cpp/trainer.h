@@ -79,6 +79,17 @@ TrainResult train(const Dataset& train_set, const std::optional<Dataset>& test_s
 torch::Tensor predict(LeNet5& model, const torch::Tensor& images, int64_t batch_size);
 Evaluation evaluate(LeNet5& model, const Dataset& data, int64_t batch_size);
 
+// glibc's malloc hands large blocks back to the OS when they are freed (mmap threshold, trim
+// threshold), so a loop that allocates and frees the same big tensors every step page-faults
+// them in again every step. This raises both thresholds for the whole process (every thread,
+// every library in it) so freed blocks stay in the heap for reuse. Returns false where the C
+// library has no mallopt (not glibc); then set MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_
+// in the environment before the process starts instead.
+constexpr int64_t kTunedMmapThreshold = int64_t{32} << 20;  // glibc's largest allowed value
+constexpr int64_t kTunedTrimThreshold = int64_t{1} << 30;
+bool tune_allocator(int64_t mmap_threshold = kTunedMmapThreshold,
+                    int64_t trim_threshold = kTunedTrimThreshold);
+
 // Sets the calling thread's ATen/OpenMP intra-op thread count for its lifetime, then restores it.
 class IntraOpThreads {
  public:

@@ -9,7 +9,16 @@ from importlib.metadata import PackageNotFoundError, version
 
 import torch  # noqa: F401  (loads libtorch before the extension)
 
-from lenet_cpp._C import MNIST_MEAN, MNIST_STD, LeNet5, Progress, TrainResult, normalize, train
+from lenet_cpp._C import (
+    MNIST_MEAN,
+    MNIST_STD,
+    LeNet5,
+    Progress,
+    TrainResult,
+    normalize,
+    train,
+    tune_allocator,
+)
 
 try:
     __version__ = version("lenet-cpp")
@@ -25,4 +34,5 @@ __all__ = [
     "__version__",
     "normalize",
     "train",
+    "tune_allocator",
 ]

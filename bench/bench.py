@@ -1,0 +1,465 @@
+"""Benchmark: the C++ trainer (lenet_cpp.train) against the Python training loops of peers.py.
+
+One process, contenders interleaved (and their order rotated) so that machine noise hits all
+of them alike; every contender gets the same threads, hyper-parameters, seed, data and malloc
+setting. Sections:
+
+* single: images/s over one full epoch (median of --reps), batch 64 and 256, with the final
+  training loss and test accuracy next to it;
+* grid: four settings (activation x pooling) trained at once from four Python threads, C++ vs
+  the strong Python loop, and both one after another;
+* gil: tick gaps of a Python thread that sleeps 1 ms in a loop, idle and during training;
+* target: wall time until the test accuracy (evaluated every epoch) reaches --target.
+
+Prints a markdown table and writes <out>/latest.json and <out>/latest.csv.
+Run ``python bench/bench.py`` (about 15 min on 2 cores) or ``--quick`` (about a minute).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import lenet_cpp  # noqa: E402
+from lenet_cpp.mnist import load_mnist  # noqa: E402
+from lenet_cpp.synthetic import write_synthetic_mnist  # noqa: E402
+from peers import Hyper, LoopResult, cpp_run, dataloader_loop, strong_loop  # noqa: E402
+
+LOG = logging.getLogger("bench")
+ROOT = Path(__file__).resolve().parent.parent
+GRID_SETTINGS = (("relu", "max"), ("relu", "avg"), ("tanh", "max"), ("tanh", "avg"))
+
+
+@dataclass
+class Data:
+    train_x: torch.Tensor  # normalised float32 [N,1,28,28]
+    train_y: torch.Tensor  # int64 [N]
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    data_dir: Path  # holds the four raw IDX files (for the DataLoader loop)
+    source: str  # "mnist" or "synthetic"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=ROOT / "data" / "mnist")
+    parser.add_argument("--synthetic", action="store_true", help="use synthetic data even if MNIST is there")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument("--quick", action="store_true", help="smoke run: small subsets, one repetition")
+    parser.add_argument("--reps", type=int, help="repetitions of the single-run section (default 3)")
+    parser.add_argument("--train-limit", type=int, help="use the first N training images")
+    parser.add_argument("--test-limit", type=int, help="use the first N test images")
+    parser.add_argument("--max-epochs", type=int, help="epoch cap of the target section (default 15)")
+    parser.add_argument("--target", type=float, default=0.99, help="test accuracy to reach")
+    parser.add_argument("--threads", type=int, default=2, help="intra-op threads of every contender")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[64, 256])
+    parser.add_argument("--malloc", choices=("tuned", "default"), default="tuned")
+    parser.add_argument(
+        "--sections", nargs="+", default=["single", "grid", "gil", "target"],
+        choices=["single", "grid", "gil", "target"],
+    )
+    args = parser.parse_args(argv)
+    quick = args.quick
+    args.reps = args.reps or (1 if quick else 3)
+    args.train_limit = args.train_limit or (4096 if quick else None)
+    args.test_limit = args.test_limit or (1000 if quick else None)
+    args.max_epochs = args.max_epochs or (1 if quick else 15)
+    return args
+
+
+def load_data(args: argparse.Namespace, scratch: Path) -> Data:
+    data_dir, source = args.data, "mnist"
+    try:
+        if args.synthetic:
+            raise FileNotFoundError("--synthetic")
+        train = load_mnist(data_dir, "train")
+        test = load_mnist(data_dir, "test")
+    except (FileNotFoundError, OSError, ValueError) as error:
+        LOG.warning("MNIST not usable in %s (%s): falling back to SYNTHETIC data", data_dir, error)
+        n_train, n_test = args.train_limit or 60000, args.test_limit or 10000
+        data_dir, source = write_synthetic_mnist(scratch / "synthetic", n_train, n_test), "synthetic"
+        train, test = load_mnist(data_dir, "train"), load_mnist(data_dir, "test")
+    limit = slice(0, args.train_limit)
+    test_limit = slice(0, args.test_limit)
+    return Data(
+        train_x=lenet_cpp.normalize(train[0][limit]).contiguous(),
+        train_y=train[1][limit].long(),
+        test_x=lenet_cpp.normalize(test[0][test_limit]).contiguous(),
+        test_y=test[1][test_limit].long(),
+        data_dir=data_dir,
+        source=source,
+    )
+
+
+def rotated(items: list[Any], shift: int) -> list[Any]:
+    shift %= len(items)
+    return items[shift:] + items[:shift]
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+# ---------------------------------------------------------------- single run
+
+
+def single_contenders(data: Data, args: argparse.Namespace) -> dict[str, Callable[[Hyper], LoopResult]]:
+    test = (data.test_x, data.test_y)
+    n = data.train_x.shape[0]
+    return {
+        "cpp": lambda h: cpp_run(data.train_x, data.train_y, 1, h, threads=args.threads, test=test),
+        "python_strong": lambda h: strong_loop(data.train_x, data.train_y, 1, h, test=test),
+        "python_dataloader": lambda h: dataloader_loop(data.data_dir, 1, h, limit=n, test=test),
+    }
+
+
+def bench_single(data: Data, args: argparse.Namespace) -> dict[str, Any]:
+    contenders = single_contenders(data, args)
+    runs: dict[tuple[int, str], list[LoopResult]] = {}
+    for rep in range(args.reps):
+        for batch_size in args.batch_sizes:
+            for name in rotated(list(contenders), rep):
+                result = contenders[name](Hyper(batch_size=batch_size))
+                runs.setdefault((batch_size, name), []).append(result)
+                LOG.info("single b=%d %-18s %8.0f img/s", batch_size, name, result.images_per_second)
+    rows = []
+    for (batch_size, name), results in runs.items():
+        speeds = [r.images_per_second for r in results]
+        median_run = sorted(results, key=lambda r: r.images_per_second)[len(results) // 2]
+        rows.append(
+            {
+                "batch_size": batch_size,
+                "contender": name,
+                "images_per_second": statistics.median(speeds),
+                "images_per_second_runs": speeds,
+                "train_loss": median_run.train_loss[-1],
+                "test_accuracy": median_run.test_accuracy[-1],
+            }
+        )
+    return {"rows": rows, "ratios": single_ratios(rows)}
+
+
+def single_ratios(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    by_key = {(r["batch_size"], r["contender"]): r for r in rows}
+    ratios = {}
+    for batch_size in sorted({r["batch_size"] for r in rows}):
+        cpp = by_key[(batch_size, "cpp")]
+        ratios[str(batch_size)] = {
+            f"cpp_vs_{peer}": cpp["images_per_second"] / by_key[(batch_size, peer)]["images_per_second"]
+            for peer in ("python_strong", "python_dataloader")
+            if (batch_size, peer) in by_key
+        }
+        strong = by_key.get((batch_size, "python_strong"))
+        if strong:
+            ratios[str(batch_size)]["accuracy_gap_points"] = 100 * (cpp["test_accuracy"] - strong["test_accuracy"])
+    return ratios
+
+
+# ---------------------------------------------------------------- grid
+
+
+def run_in_threads(jobs: list[Callable[[], Any]]) -> float:
+    """Run the jobs in one Python thread each; return the wall time until all are done."""
+    errors: list[BaseException] = []
+
+    def guarded(job: Callable[[], Any]) -> None:
+        try:
+            job()
+        except BaseException as error:  # re-raised in the caller
+            errors.append(error)
+
+    threads = [threading.Thread(target=guarded, args=(job,)) for job in jobs]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return time.perf_counter() - start
+
+
+def grid_jobs(data: Data, args: argparse.Namespace, kind: str, threads: int) -> list[Callable[[], Any]]:
+    def cpp_job(activation: str, pooling: str) -> Callable[[], Any]:
+        hyper = Hyper(activation=activation, pooling=pooling)
+        return lambda: cpp_run(data.train_x, data.train_y, 1, hyper, threads=threads)
+
+    def python_job(activation: str, pooling: str) -> Callable[[], Any]:
+        hyper = Hyper(activation=activation, pooling=pooling)
+
+        def job() -> LoopResult:
+            torch.set_num_threads(threads)  # this thread's intra-op threads, like threads= in C++
+            return strong_loop(data.train_x, data.train_y, 1, hyper)
+
+        return job
+
+    make = cpp_job if kind == "cpp" else python_job
+    return [make(activation, pooling) for activation, pooling in GRID_SETTINGS]
+
+
+def bench_grid(data: Data, args: argparse.Namespace) -> dict[str, Any]:
+    images = len(GRID_SETTINGS) * data.train_x.shape[0]
+    variants = ["cpp_threads", "python_threads", "cpp_sequential", "python_sequential"]
+    walls: dict[str, list[float]] = {name: [] for name in variants}
+    for rep in range(args.reps):
+        for name in rotated(variants, rep):
+            kind, mode = name.split("_")
+            if mode == "threads":
+                wall = run_in_threads(grid_jobs(data, args, kind, threads=1))
+            else:
+                start = time.perf_counter()
+                for job in grid_jobs(data, args, kind, threads=args.threads):
+                    job()
+                wall = time.perf_counter() - start
+            torch.set_num_threads(args.threads)
+            walls[name].append(wall)
+            LOG.info("grid %-18s %6.1f s  %8.0f img/s", name, wall, images / wall)
+    rows = {
+        name: {"wall_s": statistics.median(w), "images_per_second": images / statistics.median(w), "wall_s_runs": w}
+        for name, w in walls.items()
+    }
+    speed = {name: row["images_per_second"] for name, row in rows.items()}
+    ratios = {
+        "cpp_threads_vs_python_threads": speed["cpp_threads"] / speed["python_threads"],
+        "cpp_threads_vs_cpp_sequential": speed["cpp_threads"] / speed["cpp_sequential"],
+        "python_threads_vs_python_sequential": speed["python_threads"] / speed["python_sequential"],
+        "cpp_threads_vs_python_sequential": speed["cpp_threads"] / speed["python_sequential"],
+    }
+    return {"settings": [f"{a}/{p}" for a, p in GRID_SETTINGS], "images": images, "rows": rows, "ratios": ratios}
+
+
+# ---------------------------------------------------------------- GIL
+
+
+class Ticker:
+    """A Python thread that sleeps 1 ms in a loop and records the gaps between its ticks."""
+
+    def __init__(self) -> None:
+        self.gaps: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        last = time.perf_counter()
+        while not self._stop.is_set():
+            time.sleep(0.001)
+            now = time.perf_counter()
+            self.gaps.append(now - last)
+            last = now
+
+    def __enter__(self) -> Ticker:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def summary(self) -> dict[str, float]:
+        gaps_ms = [1000 * g for g in self.gaps]
+        return {
+            "ticks": len(gaps_ms),
+            "p50_ms": percentile(gaps_ms, 0.50),
+            "p99_ms": percentile(gaps_ms, 0.99),
+            "max_ms": max(gaps_ms),
+        }
+
+
+def bench_gil(data: Data, args: argparse.Namespace) -> dict[str, Any]:
+    hyper = Hyper()
+    results = {}
+    start = time.perf_counter()
+    with Ticker() as during_cpp:
+        cpp_run(data.train_x, data.train_y, 1, hyper, threads=args.threads)
+    duration = time.perf_counter() - start
+    results["cpp_training"] = during_cpp.summary()
+    with Ticker() as idle:
+        time.sleep(duration)
+    results["idle"] = idle.summary()
+    with Ticker() as during_python:
+        strong_loop(data.train_x, data.train_y, 1, hyper)
+    results["python_training"] = during_python.summary()
+    for name, summary in results.items():
+        LOG.info("gil %-16s p99 %.2f ms  max %.2f ms", name, summary["p99_ms"], summary["max_ms"])
+    return results
+
+
+# ---------------------------------------------------------------- time to target
+
+
+def first_reaching(accuracies: list[float], target: float) -> int | None:
+    return next((i + 1 for i, acc in enumerate(accuracies) if acc >= target), None)
+
+
+def bench_target(data: Data, args: argparse.Namespace) -> dict[str, Any]:
+    hyper = Hyper()
+    test = (data.test_x, data.test_y)
+    # The C++ run cannot stop itself early: a first run finds the epoch that reaches the
+    # target (runs are bit-reproducible), a second run of exactly that many epochs is timed.
+    probe = cpp_run(data.train_x, data.train_y, args.max_epochs, hyper, threads=args.threads, test=test)
+    epochs = first_reaching(probe.test_accuracy, args.target)
+    cpp = probe
+    if epochs is not None and epochs < args.max_epochs:
+        cpp = cpp_run(data.train_x, data.train_y, epochs, hyper, threads=args.threads, test=test)
+    python = strong_loop(
+        data.train_x, data.train_y, args.max_epochs, hyper, test=test,
+        stop=lambda accuracies: accuracies[-1] >= args.target,
+    )
+    out = {"target": args.target, "max_epochs": args.max_epochs}
+    for name, run in (("cpp", cpp), ("python_strong", python)):
+        reached = first_reaching(run.test_accuracy, args.target)
+        out[name] = {
+            "reached": reached is not None,
+            "epochs": reached if reached is not None else len(run.test_accuracy),
+            "seconds": run.wall_time_s if reached is not None else None,
+            "best_accuracy": max(run.test_accuracy),
+        }
+        LOG.info("target %-14s %s", name, out[name])
+    if out["cpp"]["reached"] and out["python_strong"]["reached"]:
+        out["python_vs_cpp_time"] = out["python_strong"]["seconds"] / out["cpp"]["seconds"]
+    return out
+
+
+# ---------------------------------------------------------------- report
+
+
+def machine(args: argparse.Namespace, data: Data, malloc_tuned: bool) -> dict[str, Any]:
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
+        platform.processor(),
+    ) if Path("/proc/cpuinfo").exists() else platform.processor()
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "load_average_start": os.getloadavg(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "lenet_cpp": lenet_cpp.__version__,
+        "commit": commit,
+        "threads": args.threads,
+        "malloc": "tuned (lenet_cpp.tune_allocator)" if malloc_tuned else "glibc defaults",
+        "data": data.source,
+        "train_images": int(data.train_x.shape[0]),
+        "test_images": int(data.test_x.shape[0]),
+        "torch_compile": False,
+        "command": " ".join(["python", "bench/bench.py", *sys.argv[1:]]),
+    }
+
+
+def table(report: dict[str, Any]) -> str:
+    lines = ["| section | contender | setting | images/s | ratio | final loss | test acc |", "|---|---|---|---:|---:|---:|---:|"]
+    single = report.get("single")
+    if single:
+        for row in sorted(single["rows"], key=lambda r: (r["batch_size"], r["contender"])):
+            cpp = next(r for r in single["rows"] if r["batch_size"] == row["batch_size"] and r["contender"] == "cpp")
+            ratio = cpp["images_per_second"] / row["images_per_second"]
+            lines.append(
+                f"| single | {row['contender']} | batch {row['batch_size']} | {row['images_per_second']:.0f} "
+                f"| C++ x{ratio:.2f} | {row['train_loss']:.4f} | {100 * row['test_accuracy']:.2f} % |"
+            )
+    grid = report.get("grid")
+    if grid:
+        cpp = grid["rows"]["cpp_threads"]["images_per_second"]
+        for name, row in grid["rows"].items():
+            lines.append(
+                f"| grid x4 | {name} | batch 64, 4 settings | {row['images_per_second']:.0f} "
+                f"| C++ threads x{cpp / row['images_per_second']:.2f} | | |"
+            )
+    gil = report.get("gil")
+    if gil:
+        for name, summary in gil.items():
+            lines.append(
+                f"| GIL tick gap | {name} | p99 {summary['p99_ms']:.2f} ms, max {summary['max_ms']:.2f} ms | | | | |"
+            )
+    target = report.get("target")
+    if target:
+        for name in ("cpp", "python_strong"):
+            entry = target[name]
+            seconds = f"{entry['seconds']:.1f} s" if entry["seconds"] is not None else "not reached"
+            lines.append(
+                f"| to {100 * target['target']:.1f} % | {name} | {seconds}, {entry['epochs']} epochs | | "
+                f"{'x%.2f' % target['python_vs_cpp_time'] if name == 'python_strong' and 'python_vs_cpp_time' in target else ''} "
+                f"| | {100 * entry['best_accuracy']:.2f} % |"
+            )
+    return "\n".join(lines)
+
+
+def csv_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(f"{prefix}.{key}" if prefix else str(key), item)
+        elif isinstance(value, list) and value and isinstance(value[0], dict):
+            for index, item in enumerate(value):
+                walk(f"{prefix}[{index}]", item)
+        else:
+            rows.append({"key": prefix, "value": json.dumps(value) if isinstance(value, list | tuple) else value})
+
+    walk("", report)
+    return rows
+
+
+def write_report(report: dict[str, Any], out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "latest.json").write_text(json.dumps(report, indent=2) + "\n")
+    with (out / "latest.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["key", "value"])
+        writer.writeheader()
+        writer.writerows(csv_rows(report))
+    (out / "latest.md").write_text(report["table"] + "\n")
+
+
+SECTIONS = {"single": bench_single, "grid": bench_grid, "gil": bench_gil, "target": bench_target}
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    args = parse_args(argv)
+    malloc_tuned = args.malloc == "tuned" and lenet_cpp.tune_allocator()
+    torch.set_num_threads(args.threads)
+    with tempfile.TemporaryDirectory(prefix="lenet-bench-") as scratch:
+        data = load_data(args, Path(scratch))
+        report: dict[str, Any] = {"machine": machine(args, data, malloc_tuned)}
+        started = time.perf_counter()
+        for name in args.sections:
+            LOG.info("section %s", name)
+            report[name] = SECTIONS[name](data, args)
+    report["machine"]["load_average_end"] = os.getloadavg()
+    report["machine"]["bench_seconds"] = time.perf_counter() - started
+    report["table"] = table(report)
+    write_report(report, args.out)
+    print(report["table"])
+    print(f"\n{report['machine']['cpu']}, {report['machine']['cores']} cores, data: {data.source}, "
+          f"threads {args.threads}, malloc {report['machine']['malloc']}; written to {args.out}")
+    return report
+
+
+if __name__ == "__main__":
+    main()
