@@ -147,9 +147,7 @@ lenet::LeNet5 new_model(const std::string& activation, const std::string& poolin
   lenet::LeNet5Options options;
   options.activation = checked_choice<lenet::Activation>(lenet::parse_activation, activation);
   options.pooling = checked_choice<lenet::Pooling>(lenet::parse_pooling, pooling);
-  lenet::LeNet5 model(options);
-  model->reset_parameters(at::make_generator<at::CPUGeneratorImpl>(seed));
-  return model;
+  return lenet::LeNet5(options, at::make_generator<at::CPUGeneratorImpl>(seed));
 }
 
 py::dict state_dict(const lenet::LeNet5Impl& model) {
