@@ -228,6 +228,29 @@ def test_threads_setting_is_restored(data):
     assert torch.get_num_threads() == before
 
 
+def test_threads_apply_per_run_while_runs_overlap(data):
+    """The callback runs on the training thread, so it sees that run's intra-op setting."""
+    main_before = torch.get_num_threads()
+    seen: dict[int, set[int]] = {1: set(), 2: set()}
+    barrier = threading.Barrier(2)
+
+    def run(threads: int) -> None:
+        def progress(p: lenet_cpp.Progress) -> None:
+            if p.step == 2:
+                barrier.wait(timeout=30)  # both runs are inside train() here
+            seen[threads].add(torch.get_num_threads())
+
+        quick_train(data, threads=threads, progress=progress, progress_every=2)
+
+    workers = [threading.Thread(target=run, args=(n,)) for n in (1, 2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert seen == {1: {1}, 2: {2}}
+    assert torch.get_num_threads() == main_before
+
+
 def test_evaluate_and_predict_agree(data, test_data):
     model = quick_train(data, epochs=2).model
     evaluation = model.evaluate(*test_data, batch_size=100)
