@@ -57,6 +57,7 @@ torch::Tensor checked_images(const py::handle& obj, const char* name) {
   if (images.size(0) == 0) {
     throw py::value_error(std::string(name) + " is empty (N = 0); expected at least one image");
   }
+  py::gil_scoped_release no_gil;  // the scan and the normalisation read every pixel
   if (dtype == torch::kFloat32 && !torch::isfinite(images).all().item<bool>()) {
     throw py::value_error(std::string(name) + " contains NaN or infinite values; expected finite floats");
   }
@@ -147,9 +148,7 @@ lenet::LeNet5 new_model(const std::string& activation, const std::string& poolin
   lenet::LeNet5Options options;
   options.activation = checked_choice<lenet::Activation>(lenet::parse_activation, activation);
   options.pooling = checked_choice<lenet::Pooling>(lenet::parse_pooling, pooling);
-  lenet::LeNet5 model(options);
-  model->reset_parameters(at::make_generator<at::CPUGeneratorImpl>(seed));
-  return model;
+  return lenet::LeNet5(options, at::make_generator<at::CPUGeneratorImpl>(seed));
 }
 
 py::dict state_dict(const lenet::LeNet5Impl& model) {

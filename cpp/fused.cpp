@@ -22,20 +22,19 @@ constexpr int64_t kAlign = 16;               // floats: 64 bytes
 
 int64_t aligned(int64_t floats) { return (floats + kAlign - 1) / kAlign * kAlign; }
 
-std::array<std::pair<Layer, torch::nn::Module*>, 5> layers(const LeNet5Impl& model) {
-  auto& m = const_cast<LeNet5Impl&>(model);
-  return {{{kConv1, m.conv1.ptr().get()},
-           {kConv2, m.conv2.ptr().get()},
-           {kFc1, m.fc1.ptr().get()},
-           {kFc2, m.fc2.ptr().get()},
-           {kFc3, m.fc3.ptr().get()}}};
+std::array<std::pair<ParamBlock, LayerImpl*>, 5> layers(const LeNet5Impl& model) {
+  return {{{kConv1, model.conv1.get()},
+           {kConv2, model.conv2.get()},
+           {kFc1, model.fc1.get()},
+           {kFc2, model.fc2.get()},
+           {kFc3, model.fc3.get()}}};
 }
 
-torch::Tensor matrix(const torch::Tensor& params, const Layer& layer) {
+torch::Tensor matrix(const torch::Tensor& params, const ParamBlock& layer) {
   return params.narrow(0, layer.offset, layer.end() - layer.offset).view({layer.out, layer.ld()});
 }
 
-const float* weights(const float* params, const Layer& layer) { return params + layer.offset; }
+const float* weights(const float* params, const ParamBlock& layer) { return params + layer.offset; }
 
 Planes conv1_planes(float* data) { return {data, 28, kLd1, 28 * 28, /*blocked=*/true}; }
 Planes pool1_planes(float* data) { return {data, 14, kLdP1, 14 * 14}; }
@@ -55,9 +54,8 @@ torch::Tensor pack(const LeNet5Impl& model) {
   auto params = torch::empty({kParameters}, torch::kFloat32);
   for (const auto& [layer, module] : layers(model)) {
     auto m = matrix(params, layer);
-    const auto named = module->named_parameters(/*recurse=*/false);
-    m.narrow(1, 0, layer.in).copy_(named["weight"].reshape({layer.out, layer.in}));
-    m.select(1, layer.in).copy_(named["bias"]);
+    m.narrow(1, 0, layer.in).copy_(module->weight.reshape({layer.out, layer.in}));
+    m.select(1, layer.in).copy_(module->bias);
   }
   return params;
 }
@@ -66,10 +64,8 @@ void unpack(const torch::Tensor& params, LeNet5Impl& model) {
   torch::NoGradGuard no_grad;
   for (const auto& [layer, module] : layers(model)) {
     const auto m = matrix(params, layer);
-    auto named = module->named_parameters(/*recurse=*/false);
-    auto weight = named["weight"];
-    weight.copy_(m.narrow(1, 0, layer.in).reshape(weight.sizes()));
-    named["bias"].copy_(m.select(1, layer.in));
+    module->weight.copy_(m.narrow(1, 0, layer.in).reshape(module->weight.sizes()));
+    module->bias.copy_(m.select(1, layer.in));
   }
 }
 

@@ -21,18 +21,18 @@ namespace lenet::fused {
 // A layer as one row-major matrix [out, in + 1]: the weights of an output unit in PyTorch's order
 // (conv: input channel, ky, kx; fc1: channel, y, x), then its bias. The five matrices lie one
 // after another in a flat parameter vector, starting at `offset`.
-struct Layer {
+struct ParamBlock {
   int64_t out;
   int64_t in;
   int64_t offset;
   int64_t ld() const { return in + 1; }
   int64_t end() const { return offset + out * (in + 1); }
 };
-inline constexpr Layer kConv1{6, 25, 0};
-inline constexpr Layer kConv2{16, 150, 156};
-inline constexpr Layer kFc1{120, 400, 2572};
-inline constexpr Layer kFc2{84, 120, 50692};
-inline constexpr Layer kFc3{10, 84, 60856};
+inline constexpr ParamBlock kConv1{6, 25, 0};
+inline constexpr ParamBlock kConv2{16, 150, 156};
+inline constexpr ParamBlock kFc1{120, 400, 2572};
+inline constexpr ParamBlock kFc2{84, 120, 50692};
+inline constexpr ParamBlock kFc3{10, 84, 60856};
 inline constexpr int64_t kParameters = 61706;
 
 // Images per shard: small enough for one shard's buffers to stay in a core's cache, large enough

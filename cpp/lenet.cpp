@@ -25,13 +25,19 @@ std::string to_string(Activation activation) {
 
 std::string to_string(Pooling pooling) { return pooling == Pooling::Max ? "max" : "avg"; }
 
-LeNet5Impl::LeNet5Impl(LeNet5Options options) : options_(options) {
-  namespace nn = torch::nn;
-  conv1 = register_module("conv1", nn::Conv2d(nn::Conv2dOptions(1, 6, 5).padding(2)));
-  conv2 = register_module("conv2", nn::Conv2d(nn::Conv2dOptions(6, 16, 5)));
-  fc1 = register_module("fc1", nn::Linear(16 * 5 * 5, 120));
-  fc2 = register_module("fc2", nn::Linear(120, 84));
-  fc3 = register_module("fc3", nn::Linear(84, 10));
+LayerImpl::LayerImpl(std::vector<int64_t> weight_shape) {
+  const auto outputs = weight_shape.front();
+  weight = register_parameter("weight", torch::empty(weight_shape));
+  bias = register_parameter("bias", torch::empty({outputs}));
+}
+
+LeNet5Impl::LeNet5Impl(LeNet5Options options, at::Generator generator) : options_(options) {
+  conv1 = register_module("conv1", Layer(std::vector<int64_t>{6, 1, 5, 5}));
+  conv2 = register_module("conv2", Layer(std::vector<int64_t>{16, 6, 5, 5}));
+  fc1 = register_module("fc1", Layer(std::vector<int64_t>{120, 16 * 5 * 5}));
+  fc2 = register_module("fc2", Layer(std::vector<int64_t>{84, 120}));
+  fc3 = register_module("fc3", Layer(std::vector<int64_t>{10, 84}));
+  reset_parameters(std::move(generator));
 }
 
 torch::Tensor LeNet5Impl::activate(const torch::Tensor& x) const {
@@ -48,23 +54,21 @@ torch::Tensor LeNet5Impl::forward(const torch::Tensor& x) {
       conv1->weight.device().is_cpu() && fused::enabled()) {
     return fused::logits(*this, x);
   }
-  auto h = pool(activate(conv1->forward(x)));
-  h = pool(activate(conv2->forward(h)));
+  auto h = pool(activate(torch::conv2d(x, conv1->weight, conv1->bias, 1, 2)));
+  h = pool(activate(torch::conv2d(h, conv2->weight, conv2->bias)));
   h = h.flatten(1);
-  h = activate(fc1->forward(h));
-  h = activate(fc2->forward(h));
-  return fc3->forward(h);
+  h = activate(torch::linear(h, fc1->weight, fc1->bias));
+  h = activate(torch::linear(h, fc2->weight, fc2->bias));
+  return torch::linear(h, fc3->weight, fc3->bias);
 }
 
 void LeNet5Impl::reset_parameters(at::Generator generator) {
   torch::NoGradGuard no_grad;
-  for (auto& module : modules(/*include_self=*/false)) {
-    auto weight = module->named_parameters(/*recurse=*/false)["weight"];
-    auto bias = module->named_parameters(/*recurse=*/false)["bias"];
-    const double fan_in = static_cast<double>(weight[0].numel());
-    const double bound = 1.0 / std::sqrt(fan_in);
+  for (auto* layer : {&conv1, &conv2, &fc1, &fc2, &fc3}) {
+    auto& weight = (*layer)->weight;
+    const double bound = 1.0 / std::sqrt(static_cast<double>(weight[0].numel()));  // 1/sqrt(fan_in)
     weight.uniform_(-bound, bound, generator);
-    bias.uniform_(-bound, bound, generator);
+    (*layer)->bias.uniform_(-bound, bound, generator);
   }
 }
 

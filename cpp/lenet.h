@@ -23,11 +23,22 @@ struct LeNet5Options {
   Pooling pooling = Pooling::Max;
 };
 
+// The learnable weight and bias of one conv or linear layer (registered as "weight"/"bias").
+// Unlike torch::nn::Conv2d/Linear it draws no random numbers when built: LeNet5 initialises
+// it from the run's own generator, never from the global one.
+class LayerImpl : public torch::nn::Module {
+ public:
+  explicit LayerImpl(std::vector<int64_t> weight_shape);
+  torch::Tensor weight;
+  torch::Tensor bias;
+};
+TORCH_MODULE(Layer);
+
 // conv 5x5 (pad 2) -> act -> pool -> conv 5x5 -> act -> pool -> FC 120 -> act -> FC 84 -> act -> FC 10.
 // Input: float [N, 1, 28, 28], output: logits [N, 10]. Parameter names match lenet_cpp.reference.LeNet5.
 class LeNet5Impl : public torch::nn::Module {
  public:
-  explicit LeNet5Impl(LeNet5Options options = {});
+  LeNet5Impl(LeNet5Options options, at::Generator generator);
 
   torch::Tensor forward(const torch::Tensor& x);
 
@@ -37,11 +48,11 @@ class LeNet5Impl : public torch::nn::Module {
 
   const LeNet5Options& options() const { return options_; }
 
-  torch::nn::Conv2d conv1{nullptr};
-  torch::nn::Conv2d conv2{nullptr};
-  torch::nn::Linear fc1{nullptr};
-  torch::nn::Linear fc2{nullptr};
-  torch::nn::Linear fc3{nullptr};
+  Layer conv1{nullptr};
+  Layer conv2{nullptr};
+  Layer fc1{nullptr};
+  Layer fc2{nullptr};
+  Layer fc3{nullptr};
 
  private:
   torch::Tensor activate(const torch::Tensor& x) const;

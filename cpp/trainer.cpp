@@ -200,8 +200,7 @@ TrainResult train(const Dataset& train_set, const std::optional<Dataset>& test_s
   auto generator = at::make_generator<at::CPUGeneratorImpl>(options.seed);
 
   TrainResult result;
-  result.model = LeNet5(options.model);
-  result.model->reset_parameters(generator);
+  result.model = LeNet5(options.model, generator);
   result.model->to(options.device);
   auto& model = result.model;
 
