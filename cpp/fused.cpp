@@ -22,12 +22,15 @@ constexpr int64_t kAlign = 16;               // floats: 64 bytes
 
 int64_t aligned(int64_t floats) { return (floats + kAlign - 1) / kAlign * kAlign; }
 
-std::array<std::pair<ParamBlock, LayerImpl*>, 5> layers(const LeNet5Impl& model) {
-  return {{{kConv1, model.conv1.get()},
-           {kConv2, model.conv2.get()},
-           {kFc1, model.fc1.get()},
-           {kFc2, model.fc2.get()},
-           {kFc3, model.fc3.get()}}};
+// (block, layer) pairs; Model is LeNet5Impl or const LeNet5Impl.
+template <typename Model>
+auto layers(Model& model) {
+  using Pointer = decltype(model.conv1.get());
+  return std::array<std::pair<ParamBlock, Pointer>, 5>{{{kConv1, model.conv1.get()},
+                                                        {kConv2, model.conv2.get()},
+                                                        {kFc1, model.fc1.get()},
+                                                        {kFc2, model.fc2.get()},
+                                                        {kFc3, model.fc3.get()}}};
 }
 
 torch::Tensor matrix(const torch::Tensor& params, const ParamBlock& layer) {
@@ -154,28 +157,25 @@ kernels::LossTotals forward_backward(const float* params, const LeNet5Options& o
 
 Trainer::Trainer(const LeNet5Impl& model, const SgdOptions& sgd)
     : options_(model.options()), sgd_(sgd), params_(pack(model)),
-      momentum_(torch::zeros({kParameters}, torch::kFloat32)) {}
+      momentum_(torch::zeros({kParameters}, torch::kFloat32)),
+      pool_(at::get_num_threads()),
+      workspaces_(static_cast<size_t>(pool_.workers())) {}
 
 kernels::LossTotals Trainer::step(const float* images, const int64_t* labels, int64_t batch) {
   const int64_t shards = (batch + kShard - 1) / kShard;
   if (grads_.numel() < shards * kParameters) {
     grads_ = torch::empty({shards, kParameters}, torch::kFloat32);
   }
-  const auto threads = static_cast<size_t>(std::max(1, at::get_num_threads()));
-  if (workspaces_.size() < threads) workspaces_.resize(threads);
   shard_totals_.assign(static_cast<size_t>(shards), {});
 
   const float* params = params_.data_ptr<float>();
   float* grads = grads_.data_ptr<float>();
-  at::parallel_for(0, shards, 1, [&](int64_t begin, int64_t end) {
-    auto& ws = workspaces_[static_cast<size_t>(at::get_thread_num())];
-    for (int64_t shard = begin; shard < end; ++shard) {
-      const int64_t first = shard * kShard;
-      const int64_t count = std::min(kShard, batch - first);
-      shard_totals_[static_cast<size_t>(shard)] =
-          forward_backward(params, options_, images + first * 784, labels + first, count, batch, ws,
-                           grads + shard * kParameters);
-    }
+  pool_.run(shards, [&](int64_t shard, int64_t worker) {
+    const int64_t first = shard * kShard;
+    const int64_t count = std::min(kShard, batch - first);
+    shard_totals_[static_cast<size_t>(shard)] = forward_backward(
+        params, options_, images + first * 784, labels + first, count, batch,
+        workspaces_[static_cast<size_t>(worker)], grads + shard * kParameters);
   });
   update(shards);
 

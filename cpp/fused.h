@@ -10,6 +10,7 @@
 
 #include "kernels.h"
 #include "lenet.h"
+#include "shard_pool.h"
 
 #include <torch/torch.h>
 
@@ -82,6 +83,7 @@ struct SgdOptions {
 };
 
 // Minibatch SGD on the flat parameters: torch::optim::SGD's update (dampening 0, no Nesterov).
+// The shards of a step run on at::get_num_threads() workers (see ShardPool).
 class Trainer {
  public:
   Trainer(const LeNet5Impl& model, const SgdOptions& sgd);
@@ -101,7 +103,8 @@ class Trainer {
   torch::Tensor params_;
   torch::Tensor momentum_;
   torch::Tensor grads_;  // [shards, kParameters]
-  std::vector<Workspace> workspaces_;
+  ShardPool pool_;
+  std::vector<Workspace> workspaces_;  // one per worker
   std::vector<kernels::LossTotals> shard_totals_;
   bool first_step_ = true;
 };

@@ -24,8 +24,6 @@ namespace {
 
 constexpr int64_t kImage = 28;
 
-void fill(float* dst, int64_t count, float value) { std::fill(dst, dst + count, value); }
-
 // tanh through ATen's vectorised kernel (runs single-threaded inside a parallel region).
 void tanh_block(float* x, int64_t rows, int64_t cols, int64_t ld) {
   at::from_blob(x, {rows, cols}, {ld, 1}, at::TensorOptions(at::kFloat)).tanh_();
