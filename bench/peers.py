@@ -7,9 +7,9 @@ side (one ``.item()`` per epoch). It draws the initial weights and the per-epoch
 exactly as the C++ trainer does (same generator, same order), so both start from the same point
 and see the same batches. ``torch.compile`` is not used.
 
-``dataloader_loop`` is the loop of pytorch/examples' ``mnist/main.py``: ``torchvision.datasets.MNIST``
-with ``ToTensor`` + ``Normalize``, a shuffling ``DataLoader``, default memory format and the default
-(foreach) SGD. Same model, optimiser and hyper-parameters.
+``dataloader_loop`` is the loop of pytorch/examples' ``mnist/main.py``:
+``torchvision.datasets.MNIST`` with ``ToTensor`` + ``Normalize``, a shuffling ``DataLoader``,
+default memory format and the default (foreach) SGD. Same model, optimiser and hyper-parameters.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from torch.nn import functional as F  # noqa: N812
+from torch.nn import functional as F
 
 import lenet_cpp
 from lenet_cpp.reference import LeNet5
@@ -178,7 +178,10 @@ def dataloader_loop(
 
     call_start = time.perf_counter()
     transform = transforms.Compose(
-        [transforms.ToTensor(), transforms.Normalize((lenet_cpp.MNIST_MEAN,), (lenet_cpp.MNIST_STD,))]
+        [
+            transforms.ToTensor(),
+            transforms.Normalize((lenet_cpp.MNIST_MEAN,), (lenet_cpp.MNIST_STD,)),
+        ]
     )
     with tempfile.TemporaryDirectory(prefix="lenet-bench-") as scratch:
         root = link_mnist_root(data_dir, Path(scratch))
@@ -191,7 +194,9 @@ def dataloader_loop(
         )
         model = LeNet5(hyper.activation, hyper.pooling)
         cpp_like_init(model, hyper.seed)
-        optimizer = torch.optim.SGD(model.parameters(), lr=hyper.learning_rate, momentum=hyper.momentum)
+        optimizer = torch.optim.SGD(
+            model.parameters(), lr=hyper.learning_rate, momentum=hyper.momentum
+        )
         result = LoopResult(0.0, 0.0, 0.0)
         for _ in range(epochs):
             start = time.perf_counter()

@@ -51,13 +51,20 @@ def test_report_has_every_section(report):
     saved = json.loads((out / "latest.json").read_text())
     assert set(saved) >= {"machine", "single", "grid", "gil", "target", "table"}
     contenders = {row["contender"] for row in saved["single"]["rows"]}
-    assert contenders == {"cpp", "python_strong", "python_dataloader"}
+    assert contenders == {"cpp", "python_strong", "python_strong_1thread", "python_dataloader"}
     assert set(saved["single"]["ratios"]["32"]) == {
         "cpp_vs_python_strong",
+        "cpp_vs_python_strong_1thread",
         "cpp_vs_python_dataloader",
+        "cpp_vs_strongest_python",
         "accuracy_gap_points",
     }
-    assert set(saved["grid"]["rows"]) == {"cpp_threads", "python_threads", "cpp_sequential", "python_sequential"}
+    assert set(saved["grid"]["rows"]) == {
+        "cpp_threads",
+        "python_threads",
+        "cpp_sequential",
+        "python_sequential",
+    }
     assert "cpp_threads_vs_python_threads" in saved["grid"]["ratios"]
     assert set(saved["gil"]) == {"idle", "cpp_training", "python_training"}
     assert all({"p99_ms", "max_ms", "ticks"} <= set(v) for v in saved["gil"].values())
