@@ -12,13 +12,11 @@ namespace lenet::fused {
 namespace {
 
 using kernels::gemm;
-using kernels::Planes;
 
 constexpr int64_t kShard = kShardImages;
-constexpr int64_t kLd1 = kShard * 28 * 28;  // row stride of conv1's im2col and output planes
-constexpr int64_t kLdP1 = kShard * 14 * 14;  // row stride of the pooled conv1 planes
-constexpr int64_t kLd2 = kShard * 10 * 10;  // row stride of conv2's im2col and output planes
-constexpr int64_t kAlign = 16;               // floats: 64 bytes
+constexpr int64_t L = kernels::kLanes;
+constexpr int64_t kLd2 = 100 * L;  // row stride of conv2's im2col and output
+constexpr int64_t kAlign = 16;     // floats: 64 bytes
 
 int64_t aligned(int64_t floats) { return (floats + kAlign - 1) / kAlign * kAlign; }
 
@@ -38,12 +36,6 @@ torch::Tensor matrix(const torch::Tensor& params, const ParamBlock& layer) {
 }
 
 const float* weights(const float* params, const ParamBlock& layer) { return params + layer.offset; }
-
-Planes conv1_planes(float* data) { return {data, 28, kLd1, 28 * 28, /*blocked=*/true}; }
-Planes pool1_planes(float* data) { return {data, 14, kLdP1, 14 * 14}; }
-Planes conv2_planes(float* data) { return {data, 10, kLd2, 10 * 10, /*blocked=*/true}; }
-// pooled conv2 output, one row of fc1 input per image in (channel, y, x) order, bias column last
-Planes pool2_planes(float* data, int64_t row_stride) { return {data, 5, 5 * 5, row_stride}; }
 
 }  // namespace
 
@@ -73,53 +65,49 @@ void unpack(const torch::Tensor& params, LeNet5Impl& model) {
 }
 
 Workspace::Workspace() {
-  const std::array<int64_t, 14> sizes = {26 * kLd1,         6 * kLd1,          6 * kLdP1,
-                                         6 * kLdP1,         151 * kLd2,        16 * kLd2,
-                                         kShard * 401,      kShard * 121,      kShard * 85,
-                                         kShard * 10,       kShard * 10,       kShard * 84,
-                                         kShard * 120,      kShard * 400};
+  constexpr int64_t kPixels = kernels::kPadded * kernels::kPadded;
+  const std::array<int64_t, 15> sizes = {
+      kPixels * L,   6 * 784 * L,  6 * 196 * L, 6 * 196 * L, 151 * kLd2,
+      16 * kLd2,     401 * L,      121 * L,     85 * L,      10 * L,
+      10 * L,        84 * L,       120 * L,     400 * L,     151 * 16};
+  std::array<float**, 15> parts = {&x,      &a1,      &p1,  &dp1, &cols2, &a2,  &p2,  &h1,
+                                   &h2,     &logits,  &dlogits, &dh2, &dh1, &dp2, &dw2t};
   int64_t total = 0;
   for (const auto size : sizes) total += aligned(size);
   floats_ = torch::zeros({total}, torch::kFloat32);
-  std::array<float**, 14> parts = {&cols1, &a1, &p1, &dp1, &cols2, &a2, &p2,
-                                   &h1, &h2, &logits, &dlogits, &dh2, &dh1, &dp2};
   float* next = floats_.data_ptr<float>();
   for (size_t i = 0; i < parts.size(); ++i) {
     *parts[i] = next;
     next += aligned(sizes[i]);
   }
-  indices_ = torch::zeros({aligned(6 * kLdP1) + 16 * kShard * 25}, torch::kInt32);
+  indices_ = torch::zeros({aligned(6 * 196 * L) + 16 * 25 * L}, torch::kInt32);
   argmax1 = indices_.data_ptr<int32_t>();
-  argmax2 = argmax1 + aligned(6 * kLdP1);
+  argmax2 = argmax1 + aligned(6 * 196 * L);
   // constant inputs of the bias columns
-  std::fill(cols1 + 25 * kLd1, cols1 + 26 * kLd1, 1.0F);
   std::fill(cols2 + 150 * kLd2, cols2 + 151 * kLd2, 1.0F);
-  for (int64_t i = 0; i < kShard; ++i) {
-    p2[i * 401 + 400] = 1.0F;
-    h1[i * 121 + 120] = 1.0F;
-    h2[i * 85 + 84] = 1.0F;
-  }
+  std::fill(p2 + 400 * L, p2 + 401 * L, 1.0F);
+  std::fill(h1 + 120 * L, h1 + 121 * L, 1.0F);
+  std::fill(h2 + 84 * L, h2 + 85 * L, 1.0F);
 }
 
 void forward(const float* params, const LeNet5Options& options, const float* images,
              int64_t count, Workspace& ws) {
   const auto act = options.activation;
   const auto pool = options.pooling;
-  kernels::im2col_conv1(images, count, ws.cols1, kLd1);
-  gemm(false, false, 6, count * 784, 26, weights(params, kConv1), 26, ws.cols1, kLd1, ws.a1, kLd1);
-  kernels::pool_forward(act, pool, 6, count, conv1_planes(ws.a1), pool1_planes(ws.p1), ws.argmax1);
+  kernels::load_images(images, count, ws.x);
+  kernels::conv1_forward(ws.x, weights(params, kConv1), ws.a1);
+  kernels::pool_forward(act, pool, 6, 196 * L, ws.a1, ws.p1, ws.argmax1);
 
-  kernels::im2col_conv2(pool1_planes(ws.p1), count, ws.cols2, kLd2);
-  gemm(false, false, 16, count * 100, 151, weights(params, kConv2), 151, ws.cols2, kLd2, ws.a2,
-       kLd2);
-  kernels::pool_forward(act, pool, 16, count, conv2_planes(ws.a2), pool2_planes(ws.p2, 401),
-                        ws.argmax2);
+  kernels::im2col_conv2(ws.p1, ws.cols2);
+  gemm(false, false, 16, kLd2, 151, weights(params, kConv2), 151, ws.cols2, kLd2, ws.a2, kLd2);
+  kernels::pool_forward(act, pool, 16, 25 * L, ws.a2, ws.p2, ws.argmax2);
 
-  gemm(false, true, count, 120, 401, ws.p2, 401, weights(params, kFc1), 401, ws.h1, 121);
-  kernels::activate(act, ws.h1, count, 120, 121);
-  gemm(false, true, count, 84, 121, ws.h1, 121, weights(params, kFc2), 121, ws.h2, 85);
-  kernels::activate(act, ws.h2, count, 84, 85);
-  gemm(false, true, count, 10, 85, ws.h2, 85, weights(params, kFc3), 85, ws.logits, 10);
+  // fully connected layers on [features][lanes]; the last input row is the bias' constant 1
+  gemm(false, false, 120, L, 401, weights(params, kFc1), 401, ws.p2, L, ws.h1, L);
+  kernels::activate(act, ws.h1, 120 * L);
+  gemm(false, false, 84, L, 121, weights(params, kFc2), 121, ws.h1, L, ws.h2, L);
+  kernels::activate(act, ws.h2, 84 * L);
+  gemm(false, false, 10, L, 85, weights(params, kFc3), 85, ws.h2, L, ws.logits, L);
 }
 
 kernels::LossTotals forward_backward(const float* params, const LeNet5Options& options,
@@ -128,30 +116,31 @@ kernels::LossTotals forward_backward(const float* params, const LeNet5Options& o
   const auto act = options.activation;
   const auto pool = options.pooling;
   forward(params, options, images, count, ws);
+  scheduling_point();
   const auto totals = kernels::softmax_cross_entropy(ws.logits, labels, count,
                                                      1.0F / static_cast<float>(batch), ws.dlogits);
   // fully connected layers: weight gradient, then the gradient of the layer's input
-  gemm(true, false, 10, 85, count, ws.dlogits, 10, ws.h2, 85, grad + kFc3.offset, 85);
-  gemm(false, false, count, 84, 10, ws.dlogits, 10, weights(params, kFc3), 85, ws.dh2, 84);
-  kernels::activation_backward(act, ws.h2, 85, ws.dh2, 84, count, 84);
-  gemm(true, false, 84, 121, count, ws.dh2, 84, ws.h1, 121, grad + kFc2.offset, 121);
-  gemm(false, false, count, 120, 84, ws.dh2, 84, weights(params, kFc2), 121, ws.dh1, 120);
-  kernels::activation_backward(act, ws.h1, 121, ws.dh1, 120, count, 120);
-  gemm(true, false, 120, 401, count, ws.dh1, 120, ws.p2, 401, grad + kFc1.offset, 401);
-  gemm(false, false, count, 400, 120, ws.dh1, 120, weights(params, kFc1), 401, ws.dp2, 400);
+  gemm(false, true, 10, 85, L, ws.dlogits, L, ws.h2, L, grad + kFc3.offset, 85);
+  gemm(true, false, 84, L, 10, weights(params, kFc3), 85, ws.dlogits, L, ws.dh2, L);
+  kernels::activation_backward(act, ws.h2, ws.dh2, 84 * L);
+  gemm(false, true, 84, 121, L, ws.dh2, L, ws.h1, L, grad + kFc2.offset, 121);
+  gemm(true, false, 120, L, 84, weights(params, kFc2), 121, ws.dh2, L, ws.dh1, L);
+  kernels::activation_backward(act, ws.h1, ws.dh1, 120 * L);
+  gemm(false, true, 120, 401, L, ws.dh1, L, ws.p2, L, grad + kFc1.offset, 401);
+  gemm(true, false, 400, L, 120, weights(params, kFc1), 401, ws.dh1, L, ws.dp2, L);
 
-  // conv2: the pre-activation gradient replaces a2, the im2col gradient replaces cols2
-  kernels::pool_backward(act, pool, 16, count, pool2_planes(ws.dp2, 400), pool2_planes(ws.p2, 401),
-                         ws.argmax2, conv2_planes(ws.a2));
-  gemm(false, true, 16, 151, count * 100, ws.a2, kLd2, ws.cols2, kLd2, grad + kConv2.offset, 151);
-  gemm(true, false, 150, count * 100, 16, weights(params, kConv2), 151, ws.a2, kLd2, ws.cols2,
-       kLd2);
-  kernels::col2im_conv2(ws.cols2, kLd2, count, pool1_planes(ws.dp1));
+  // conv2: the pre-activation gradient replaces a2, the im2col gradient replaces cols2. The
+  // weight gradient is computed transposed (cols2 x da2^T), the faster orientation for the BLAS.
+  kernels::pool_backward(act, pool, 16, 25 * L, ws.dp2, ws.p2, ws.argmax2, ws.a2);
+  gemm(false, true, 151, 16, kLd2, ws.cols2, kLd2, ws.a2, kLd2, ws.dw2t, 16);
+  kernels::transpose(ws.dw2t, 151, 16, grad + kConv2.offset);
+  gemm(true, false, 150, kLd2, 16, weights(params, kConv2), 151, ws.a2, kLd2, ws.cols2, kLd2);
+  scheduling_point();
+  kernels::col2im_conv2(ws.cols2, ws.dp1);
 
   // conv1: no gradient for the input images
-  kernels::pool_backward(act, pool, 6, count, pool1_planes(ws.dp1), pool1_planes(ws.p1), ws.argmax1,
-                         conv1_planes(ws.a1));
-  gemm(false, true, 6, 26, count * 784, ws.a1, kLd1, ws.cols1, kLd1, grad + kConv1.offset, 26);
+  kernels::pool_backward(act, pool, 6, 196 * L, ws.dp1, ws.p1, ws.argmax1, ws.a1);
+  kernels::conv1_weight_grad(ws.x, ws.a1, grad + kConv1.offset);
   return totals;
 }
 
@@ -217,7 +206,9 @@ torch::Tensor logits(const LeNet5Impl& model, const torch::Tensor& images) {
       const int64_t first = shard * kShard;
       const int64_t count = std::min(kShard, n - first);
       forward(p, model.options(), pixels + first * 784, count, ws);
-      std::copy(ws.logits, ws.logits + count * 10, result + first * 10);
+      for (int64_t i = 0; i < count; ++i) {
+        for (int64_t j = 0; j < 10; ++j) result[(first + i) * 10 + j] = ws.logits[j * L + i];
+      }
     }
   });
   return out;

@@ -36,9 +36,9 @@ inline constexpr ParamBlock kFc2{84, 120, 50692};
 inline constexpr ParamBlock kFc3{10, 84, 60856};
 inline constexpr int64_t kParameters = 61706;
 
-// Images per shard: small enough for one shard's buffers to stay in a core's cache, large enough
-// for efficient matrix products, and a batch of 64 still splits over two threads.
-inline constexpr int64_t kShardImages = 32;
+// Images per shard: the vector width of the kernels' layout (kernels.h). A batch of 64 still
+// splits over two threads.
+inline constexpr int64_t kShardImages = kernels::kLanes;
 
 // Whether the fused kernels are used on the CPU: yes unless the environment variable
 // LENET_CPP_KERNELS is "libtorch" (then training and inference use libtorch's autograd ops; for
@@ -49,7 +49,7 @@ bool enabled();
 torch::Tensor pack(const LeNet5Impl& model);
 void unpack(const torch::Tensor& params, LeNet5Impl& model);
 
-// Buffers for one shard: activations, pooling arg-max, gradients of the activations.
+// Buffers for one shard, in the kernels' layout (kernels.h).
 class Workspace {
  public:
   Workspace();
@@ -58,7 +58,7 @@ class Workspace {
   Workspace(Workspace&&) noexcept = default;
   Workspace& operator=(Workspace&&) noexcept = default;
 
-  float *cols1, *a1, *p1, *dp1, *cols2, *a2, *p2, *h1, *h2, *logits, *dlogits, *dh2, *dh1, *dp2;
+  float *x, *a1, *p1, *dp1, *cols2, *a2, *p2, *h1, *h2, *logits, *dlogits, *dh2, *dh1, *dp2, *dw2t;
   int32_t *argmax1, *argmax2;
 
  private:
@@ -66,7 +66,8 @@ class Workspace {
   torch::Tensor indices_;
 };
 
-// Forward pass of `count` <= kShardImages images [count,1,28,28]; logits land in ws.logits.
+// Forward pass of `count` <= kShardImages images [count,1,28,28]; logits land in ws.logits
+// ([10][kShardImages]: class-major).
 void forward(const float* params, const LeNet5Options& options, const float* images,
              int64_t count, Workspace& ws);
 

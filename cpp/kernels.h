@@ -1,9 +1,16 @@
-// Low-level CPU kernels of the fused LeNet-5 path: plain loops over raw float buffers, plus one
-// matrix product through the BLAS that libtorch ships. No allocation, no threading: callers
-// split the work (fused.cpp runs one shard of a batch per intra-op thread).
+// Low-level CPU kernels of the fused LeNet-5 path: plain loops over raw float buffers, plus the
+// matrix product of the BLAS that libtorch ships. No allocation, no threading: fused.cpp runs
+// one shard of a batch per worker thread.
 //
-// Feature maps are "planar": channel c of image i is a row-major size x size plane starting at
-// data + c * channel_stride + i * image_stride.
+// Layout: the kLanes images of a shard are the innermost dimension of every buffer. A feature
+// map is [channel][y][x][lane], so each pixel is one contiguous vector of kLanes values and every
+// inner loop below is a kLanes-wide vector operation. Fully connected activations are
+// [feature][lane]. A shard with fewer images leaves the last lanes at zero input and zero
+// gradient, so they add nothing to the weight gradients.
+//
+// Pooling inputs are "blocked": the four pixels of each 2x2 window lie in four blocks, block
+// dy*2+dx holding pixel (2*py+dy, 2*px+dx) at position py*(size/2)+px, so pooling is
+// element-wise over four blocks.
 #pragma once
 
 #include "lenet.h"
@@ -12,52 +19,61 @@
 
 namespace lenet::kernels {
 
+inline constexpr int64_t kLanes = 32;  // images per shard
+
 // Row-major C[m,n] = op(A)[m,k] * op(B)[k,n], op = transpose when trans_* is set; every element
 // of C is overwritten. lda/ldb/ldc are the row strides of the matrices as stored.
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
           const float* b, int64_t ldb, float* c, int64_t ldc);
 
-struct Planes {
-  float* data;
-  int64_t size;            // plane height = width
-  int64_t channel_stride;  // floats between channel c and c + 1 of the same image
-  int64_t image_stride;    // floats between image i and i + 1 of the same channel
-  // Blocked planes hold the pixels in pooling-window order: four blocks of (size/2)^2 values,
-  // block dy*2+dx holding pixel (2*py+dy, 2*px+dx) at py*(size/2)+px. Others are row-major.
-  bool blocked = false;
-  float* plane(int64_t c, int64_t i) const { return data + c * channel_stride + i * image_stride; }
+// images [count,28,28] (count <= kLanes) -> x [32][32][kLanes], zero-padded by 2 on each side;
+// lanes count.. are zero.
+inline constexpr int64_t kPadded = 32;
+void load_images(const float* images, int64_t count, float* x);
+
+// conv1 (1 -> 6, 5x5, pad 2) from x into blocked a1 [6][4][14][14][kLanes]; weights [6][26]
+// (25 taps then the bias).
+void conv1_forward(const float* x, const float* weights, float* a1);
+// d(loss)/d(weights) [6][26] from the pre-activation gradient da1 (blocked, as a1) and x.
+void conv1_weight_grad(const float* x, const float* da1, float* grad);
+
+// conv2 (6 -> 16, 5x5) as a matrix product over p1 [6][14][14][kLanes]: row c*25+ky*5+kx of
+// cols [150][100*kLanes] holds the input pixel under that tap for each blocked output pixel.
+// col2im_conv2 is its adjoint: it overwrites dp1 with the scattered sums of dcols.
+void im2col_conv2(const float* p1, float* cols);
+void col2im_conv2(const float* dcols, float* dp1);
+
+// 2x2/2 pooling fused with the activation, for `channels` channels of `n` pooled values each:
+// input channel c is in + 4*n*c (four blocks), output channel c is out + n*c. Max pooling stores
+// the window position (0..3, the first on ties) of each maximum in argmax and activates only the
+// maxima (both activations are increasing); average pooling activates `in` in place first (the
+// backward pass needs those values).
+void pool_forward(Activation activation, Pooling pooling, int64_t channels, int64_t n, float* in,
+                  float* out, int32_t* argmax);
+
+// Gradient of pool_forward: from d(loss)/d(out) to d(loss)/d(pre-activation), written into din
+// (which, for average pooling, must be `in` holding the activated values).
+void pool_backward(Activation activation, Pooling pooling, int64_t channels, int64_t n,
+                   const float* dout, const float* out, const int32_t* argmax, float* din);
+
+// x = act(x) for `count` values.
+void activate(Activation activation, float* x, int64_t count);
+
+// grad *= act'(y) where y = act(pre-activation), `count` values.
+void activation_backward(Activation activation, const float* y, float* grad, int64_t count);
+
+struct LossTotals {
+  double loss_sum = 0.0;  // summed cross-entropy
+  int64_t correct = 0;    // images whose arg-max is the label
 };
 
-// conv1 (1 -> 6, 5x5, pad 2) as a matrix product: row ky*5+kx of `cols` (stride ld) holds, for
-// image i, the input pixel under that tap for each output pixel, at column i*784 + the pixel's
-// place in a blocked 28x28 plane (so that the product's output planes are blocked).
-void im2col_conv1(const float* images, int64_t images_count, float* cols, int64_t ld);
+// Softmax cross-entropy of logits [10][kLanes] for lanes 0..count-1; dlogits [10][kLanes] =
+// scale * (softmax - one_hot(label)) there and 0 in the other lanes.
+LossTotals softmax_cross_entropy(const float* logits, const int64_t* labels, int64_t count,
+                                 float scale, float* dlogits);
 
-// conv2 (6 -> 16, 5x5, no pad) over row-major 14x14 planes `p1`: row c*25 + ky*5 + kx of
-// `cols`, column i*100 + the output pixel's place in a blocked 10x10 plane. col2im_conv2 is its
-// adjoint: it overwrites the row-major planes `dp1` with the scattered sums.
-void im2col_conv2(const Planes& p1, int64_t images_count, float* cols, int64_t ld);
-void col2im_conv2(const float* dcols, int64_t ld, int64_t images_count, const Planes& dp1);
-
-// 2x2/2 pooling fused with the activation, for `channels` x `images` planes of `in`. Max pooling
-// stores the window position (0..3) of each maximum in `argmax` (first one on ties) and activates
-// only the maxima (both activations are increasing); average pooling activates `in` in place
-// first (the backward pass needs those values) and leaves `argmax` untouched.
-void pool_forward(Activation activation, Pooling pooling, int64_t channels, int64_t images,
-                  const Planes& in, const Planes& out, int32_t* argmax);
-
-// Gradient of pool_forward: from d(loss)/d(out) to d(loss)/d(pre-activation), written into
-// `din` (which, for average pooling, must be `in` holding the activated values).
-void pool_backward(Activation activation, Pooling pooling, int64_t channels, int64_t images,
-                   const Planes& dout, const Planes& out, const int32_t* argmax,
-                   const Planes& din);
-
-// x = act(x) on a rows x cols block with row stride ld.
-void activate(Activation activation, float* x, int64_t rows, int64_t cols, int64_t ld);
-
-// grad *= act'(y) where y = act(pre-activation), both rows x cols.
-void activation_backward(Activation activation, const float* y, int64_t ld_y, float* grad,
-                         int64_t ld_grad, int64_t rows, int64_t cols);
+// out[c][r] = in[r][c] for an r x c row-major matrix.
+void transpose(const float* in, int64_t rows, int64_t cols, float* out);
 
 // acc[j] += x[j] for j < count.
 void add(float* acc, const float* x, int64_t count);
@@ -67,14 +83,5 @@ void add(float* acc, const float* x, int64_t count);
 // param -= learning_rate * (momentum != 0 ? buffer : d).
 void sgd(float* param, float* momentum_buffer, const float* grad, int64_t count,
          float learning_rate, float momentum, float weight_decay, bool first_step);
-
-struct LossTotals {
-  double loss_sum = 0.0;  // summed cross-entropy of the rows
-  int64_t correct = 0;    // rows whose arg-max is the label
-};
-
-// Softmax cross-entropy of logits [rows, 10]; dlogits = scale * (softmax - one_hot(label)).
-LossTotals softmax_cross_entropy(const float* logits, const int64_t* labels, int64_t rows,
-                                 float scale, float* dlogits);
 
 }  // namespace lenet::kernels

@@ -84,9 +84,7 @@ void ShardPool::serve(int64_t worker) {
       }
       done_.fetch_add(1, std::memory_order_acq_rel);
       done_.notify_all();
-      // Let a thread that woke up meanwhile (e.g. Python's, on a busy machine) have the core
-      // now rather than at the end of our time slice: it keeps interactive threads responsive.
-      std::this_thread::yield();
+      scheduling_point();
       word = claim_.load(std::memory_order_acquire);
     }
   }

@@ -16,6 +16,10 @@
 
 namespace lenet::fused {
 
+// Called between the stages of a shard: lets a thread that woke up meanwhile (a Python thread,
+// on a machine whose cores are all busy) run now rather than at the end of the time slice.
+inline void scheduling_point() { std::this_thread::yield(); }
+
 class ShardPool {
  public:
   // work(shard, worker): worker in [0, workers) tells which per-thread buffers to use.
