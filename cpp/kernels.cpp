@@ -168,25 +168,36 @@ void load_images(const float* images, int64_t count, float* x) {
   }
 }
 
+// conv1's kernels accumulate in registers: a Vec holds 16 lanes (GCC/Clang vector extension,
+// lowered to whatever vector unit the clone targets), a pixel is kHalves of them.
+using Vec = float __attribute__((vector_size(64), aligned(4)));
+constexpr int64_t kHalves = L / 16;
+static_assert(L % 16 == 0, "lanes must fill whole vectors");
+
+inline const Vec* lanes_at(const float* p) { return reinterpret_cast<const Vec*>(p); }
+
 LENET_VECTORIZE void conv1_forward(const float* __restrict__ x, const float* __restrict__ weights,
                                    float* __restrict__ a1) {
   for (int64_t y = 0; y < kImage; ++y) {
     for (int64_t col = 0; col < kImage; ++col) {
-      float acc[6][L];
+      Vec acc[6][kHalves];
       for (int64_t c = 0; c < 6; ++c) {
-        for (int64_t i = 0; i < L; ++i) acc[c][i] = weights[c * 26 + 25];
+        for (int64_t h = 0; h < kHalves; ++h) acc[c][h] = Vec{} + weights[c * 26 + 25];
       }
       for (int64_t ky = 0; ky < 5; ++ky) {
         for (int64_t kx = 0; kx < 5; ++kx) {
-          const float* v = x + ((y + ky) * kPadded + col + kx) * L;
+          const Vec* v = lanes_at(x + ((y + ky) * kPadded + col + kx) * L);
           for (int64_t c = 0; c < 6; ++c) {
             const float w = weights[c * 26 + ky * 5 + kx];
-            for (int64_t i = 0; i < L; ++i) acc[c][i] += w * v[i];
+            for (int64_t h = 0; h < kHalves; ++h) acc[c][h] += w * v[h];
           }
         }
       }
       const int64_t position = blocked(y, col, kImage);
-      for (int64_t c = 0; c < 6; ++c) copy_lanes(acc[c], a1 + (c * 784 + position) * L);
+      for (int64_t c = 0; c < 6; ++c) {
+        Vec* out = reinterpret_cast<Vec*>(a1 + (c * 784 + position) * L);
+        for (int64_t h = 0; h < kHalves; ++h) out[h] = acc[c][h];
+      }
     }
   }
 }
@@ -196,21 +207,29 @@ LENET_VECTORIZE void conv1_weight_grad(const float* __restrict__ x, const float*
   for (int64_t c = 0; c < 6; ++c) {
     float bias[L] = {};
     for (int64_t y = 0; y < kImage; ++y) {
-      for (int64_t col = 0; col < kImage; ++col) add_lanes(da1 + (c * 784 + blocked(y, col, kImage)) * L, bias);
+      for (int64_t col = 0; col < kImage; ++col) {
+        add_lanes(da1 + (c * 784 + blocked(y, col, kImage)) * L, bias);
+      }
     }
     grad[c * 26 + 25] = sum_lanes(bias);
     for (int64_t ky = 0; ky < 5; ++ky) {
-      float acc[5][L] = {};
+      Vec acc[5][kHalves] = {};
       for (int64_t y = 0; y < kImage; ++y) {
         for (int64_t col = 0; col < kImage; ++col) {
-          const float* d = da1 + (c * 784 + blocked(y, col, kImage)) * L;
-          const float* v = x + ((y + ky) * kPadded + col) * L;
+          const Vec* d = lanes_at(da1 + (c * 784 + blocked(y, col, kImage)) * L);
+          const Vec* v = lanes_at(x + ((y + ky) * kPadded + col) * L);
           for (int64_t kx = 0; kx < 5; ++kx) {
-            for (int64_t i = 0; i < L; ++i) acc[kx][i] += d[i] * v[kx * L + i];
+            for (int64_t h = 0; h < kHalves; ++h) acc[kx][h] += d[h] * v[kx * kHalves + h];
           }
         }
       }
-      for (int64_t kx = 0; kx < 5; ++kx) grad[c * 26 + ky * 5 + kx] = sum_lanes(acc[kx]);
+      for (int64_t kx = 0; kx < 5; ++kx) {
+        float lanes[L];
+        for (int64_t h = 0; h < kHalves; ++h) {
+          for (int64_t i = 0; i < 16; ++i) lanes[h * 16 + i] = acc[kx][h][i];
+        }
+        grad[c * 26 + ky * 5 + kx] = sum_lanes(lanes);
+      }
     }
   }
 }

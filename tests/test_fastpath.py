@@ -48,7 +48,9 @@ def test_shard_boundaries_match_libtorch(data, monkeypatch, batch_size):
     fused = train(data, monkeypatch, "fused", **kwargs)
     libtorch = train(data, monkeypatch, "libtorch", **kwargs)
     steps = min(fused.step_losses.numel(), 40)  # rounding differences grow over many steps
-    torch.testing.assert_close(fused.step_losses[:steps], libtorch.step_losses[:steps], atol=5e-5, rtol=0)
+    torch.testing.assert_close(
+        fused.step_losses[:steps], libtorch.step_losses[:steps], atol=5e-5, rtol=0
+    )
 
 
 def test_momentum_free_sgd_matches_libtorch(data, monkeypatch):
