@@ -41,7 +41,7 @@ class Hyper:
     """Hyper-parameters shared by every contender."""
 
     batch_size: int = 64
-    learning_rate: float = 0.05
+    learning_rate: float = 0.01
     momentum: float = 0.9
     activation: str = "relu"
     pooling: str = "max"
