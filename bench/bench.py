@@ -286,7 +286,7 @@ def grid_jobs(
     return [make(activation, pooling) for activation, pooling in GRID_SETTINGS]
 
 
-def bench_grid(data: Data, args: argparse.Namespace) -> dict[str, Any]:
+def bench_grid(data: Data, args: argparse.Namespace, python_threads: int) -> dict[str, Any]:
     images = len(GRID_SETTINGS) * data.train_x.shape[0]
     variants = ["cpp_threads", "python_threads", "cpp_sequential", "python_sequential"]
     walls: dict[str, list[float]] = {name: [] for name in variants}
@@ -296,8 +296,9 @@ def bench_grid(data: Data, args: argparse.Namespace) -> dict[str, Any]:
             if mode == "threads":
                 wall = run_in_threads(grid_jobs(data, args, kind, threads=1))
             else:
+                threads = args.threads if kind == "cpp" else python_threads
                 start = time.perf_counter()
-                for job in grid_jobs(data, args, kind, threads=args.threads):
+                for job in grid_jobs(data, args, kind, threads=threads):
                     job()
                 wall = time.perf_counter() - start
             torch.set_num_threads(args.threads)
@@ -319,6 +320,7 @@ def bench_grid(data: Data, args: argparse.Namespace) -> dict[str, Any]:
         "cpp_threads_vs_python_sequential": speed["cpp_threads"] / speed["python_sequential"],
     }
     return {
+        "python_sequential_threads": python_threads,
         "settings": [f"{a}/{p}" for a, p in GRID_SETTINGS],
         "images": images,
         "rows": rows,
@@ -363,7 +365,7 @@ class Ticker:
         }
 
 
-def bench_gil(data: Data, args: argparse.Namespace) -> dict[str, Any]:
+def bench_gil(data: Data, args: argparse.Namespace, python_threads: int) -> dict[str, Any]:
     hyper = Hyper()
     results = {}
     start = time.perf_counter()
@@ -375,7 +377,7 @@ def bench_gil(data: Data, args: argparse.Namespace) -> dict[str, Any]:
         time.sleep(duration)
     results["idle"] = idle.summary()
     with Ticker() as during_python:
-        strong_loop(data.train_x, data.train_y, 1, hyper)
+        with_threads(python_threads, lambda: strong_loop(data.train_x, data.train_y, 1, hyper))
     results["python_training"] = during_python.summary()
     for name, summary in results.items():
         LOG.info("gil %-16s p99 %.2f ms  max %.2f ms", name, summary["p99_ms"], summary["max_ms"])
@@ -599,7 +601,7 @@ def write_report(report: dict[str, Any], out: Path) -> None:
     (out / "latest.md").write_text(report["table"] + "\n")
 
 
-SECTIONS = {"single": bench_single, "grid": bench_grid, "gil": bench_gil}
+SECTIONS = {"grid": bench_grid, "gil": bench_gil, "target": bench_target}
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -614,11 +616,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         warm_up(data, args)
         for name in args.sections:
             LOG.info("section %s", name)
-            if name == "target":
-                threads = fastest_python_threads(report, 64, args.threads)
-                report[name] = bench_target(data, args, threads)
+            if name == "single":
+                report[name] = bench_single(data, args)
             else:
-                report[name] = SECTIONS[name](data, args)
+                # Python runs outside the head-to-head use its faster thread count
+                threads = fastest_python_threads(report, 64, args.threads)
+                report[name] = SECTIONS[name](data, args, threads)
+    report["machine"]["python_threads_outside_single"] = fastest_python_threads(
+        report, 64, args.threads
+    )
     report["machine"]["load_average_end"] = os.getloadavg()
     report["machine"]["bench_seconds"] = time.perf_counter() - started
     report["table"] = table(report)

@@ -1,11 +1,10 @@
 // The fast CPU path of LeNet-5: a hand-written forward and backward pass over raw buffers
-// (convolutions as one matrix product per shard of images, bias folded into the products,
-// activation fused with pooling) and a hand-rolled SGD with momentum and weight decay.
+// (conv1 as a direct convolution, conv2 and the linear layers as matrix products with the bias
+// folded in, activation fused with pooling) and a hand-rolled SGD with momentum and weight decay.
 //
 // Same maths as LeNet5Impl::forward + cross-entropy + torch::optim::SGD; only the rounding of the
-// sums differs. A batch is cut into shards of kShardImages images; each intra-op thread runs whole
-// shards and the shard gradients are added in shard order, so results do not depend on the
-// number of threads.
+// sums differs. A batch is cut into shards of kShardImages images, run by a ShardPool; the shard
+// gradients are added in shard order, so results do not depend on the number of threads.
 #pragma once
 
 #include "kernels.h"
