@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import os
 import platform
 import socket
@@ -12,9 +11,10 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+from .mnist import file_md5
+
 __all__ = ["environment", "file_md5s", "git_info", "utc_now"]
 
-_CHUNK = 1 << 20
 _GIT_TIMEOUT_S = 10.0
 
 
@@ -75,14 +75,6 @@ def environment() -> dict[str, object]:
     }
 
 
-def _md5(path: Path) -> str:
-    digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def file_md5s(paths: Iterable[str | os.PathLike[str]]) -> dict[str, str]:
     """MD5 of each file, keyed by its base name."""
-    return {Path(p).name: _md5(Path(p)) for p in paths}
+    return {Path(p).name: file_md5(Path(p)) for p in paths}
