@@ -51,7 +51,7 @@ COPIED = (
     "scripts",
     "schemas",
     "report",
-    "envs",
+    "environment.yml",
     "profiles",
     "cpp",
     "setup.py",
