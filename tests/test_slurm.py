@@ -1,26 +1,40 @@
 """Snakemake's SLURM executor plugin against a real single-node SLURM cluster.
 
 The session fixture starts munged, slurmctld and slurmd with tests/slurm/start_cluster.sh and
-stops them with tests/slurm/stop_cluster.sh. The workflow runs with profiles/slurm as shipped;
-the only command-line additions are those a cluster without an accounting database needs and
-short polling intervals. The cluster tests are marked `slurm`; set LENET_REQUIRE_SLURM=1 (CI does)
-to turn their skip into a failure.
+stops them with tests/slurm/stop_cluster.sh. Workflows run with profiles/slurm as shipped; the
+only command-line additions are those a cluster without an accounting database needs, short
+polling intervals and (for the pipeline) keeping the logs of successful jobs as evidence. The
+cluster tests are marked `slurm`; set LENET_REQUIRE_SLURM=1 (CI does) to turn their skip into a
+failure. The pipeline test runs the test workflow of tests/test_pipeline.py (config/test.yaml on
+synthetic MNIST, in a throw-away copy of the tree) once through SLURM and once locally.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
+from workflow_utils import (
+    expected_outputs,
+    job_counts,
+    load_config,
+    make_workflow_dir,
+    run_snakemake,
+    setting_names,
+)
+
+from lenet_cpp.synthetic import write_synthetic_mnist
 
 REPO = Path(__file__).resolve().parent.parent
 SLURM_DIR = REPO / "tests" / "slurm"
@@ -40,6 +54,13 @@ TEST_CLUSTER_ARGS = (
     "1",
 )
 JOB_RECORD = re.compile(r"^job=(\d+) cpus=(\d+)$")
+# The pipeline's rules that run where Snakemake runs; every other rule is submitted to SLURM.
+LOCAL_RULES = {"all", "download_mnist"}
+SUBMITTED = re.compile(r"has been submitted with SLURM jobid (\d+) \(log: (\S+)\)\.")
+JOB_HEADER = re.compile(r"^(localrule|rule) (\w+):$", re.MULTILINE)
+# Outputs that must be byte-identical between runs (timings make the rest differ).
+DETERMINISTIC = (".png", ".pdf", "losses.csv", "epochs.csv", "predictions.csv")
+MEMORY_UNITS = {"K": 1 / 1024, "M": 1, "G": 1024, "T": 1024**2}
 
 
 def _cannot_run_reason() -> str | None:
@@ -120,16 +141,37 @@ def run_snakemake_on_slurm(
     )
 
 
-def slurm_job_states(job_ids: list[str]) -> dict[str, str]:
-    """SLURM's own record of the given jobs (kept for MinJobAge = 600 s after they end)."""
+def slurm_jobs(job_ids: list[str]) -> dict[str, dict[str, str]]:
+    """SLURM's own record of the given jobs (kept for MinJobAge = 600 s after they end):
+    job id -> state, cpus, min_memory (as squeue prints it, e.g. 1G) and partition."""
     listing = subprocess.run(
-        ["squeue", "--states=all", "--noheader", "--format=%i|%T", f"--jobs={','.join(job_ids)}"],
+        [
+            "squeue",
+            "--states=all",
+            "--noheader",
+            "--format=%i|%T|%C|%m|%P",
+            f"--jobs={','.join(job_ids)}",
+        ],
         capture_output=True,
         text=True,
         timeout=30,
         check=True,
     ).stdout
-    return dict(line.split("|", 1) for line in listing.split())
+    records = {}
+    for line in listing.split():
+        job_id, state, cpus, memory, partition = line.split("|")
+        records[job_id] = {"state": state, "cpus": cpus, "memory": memory, "partition": partition}
+    return records
+
+
+def slurm_job_states(job_ids: list[str]) -> dict[str, str]:
+    """Job id -> SLURM state of the given jobs."""
+    return {job_id: job["state"] for job_id, job in slurm_jobs(job_ids).items()}
+
+
+def megabytes(squeue_memory: str) -> float:
+    """squeue's memory column (e.g. 1G, 4000M) in MB (MiB, as sbatch --mem counts)."""
+    return float(squeue_memory[:-1]) * MEMORY_UNITS[squeue_memory[-1]]
 
 
 def test_profile_declares_cluster_resources() -> None:
@@ -139,7 +181,41 @@ def test_profile_declares_cluster_resources() -> None:
     assert {"mem_mb", "runtime"} <= defaults.keys()
     assert defaults["cpus_per_task"] == "threads"
     assert "slurm_partition" in (PROFILE / "config.yaml").read_text()
-    assert {"build_extension", "train"} <= profile["set-resources"].keys()
+    # Rules declare their own resources (train's come from config.yaml); a profile override
+    # would silently replace them.
+    assert "set-resources" not in profile
+
+
+def planned_jobs(dry_run_output: str) -> dict[str, dict[str, str]]:
+    """Rule -> {"threads": ..., "resources": ...} from a dry run's job listing (the values as
+    Snakemake prints them)."""
+    jobs: dict[str, dict[str, str]] = {}
+    current: dict[str, str] | None = None
+    for line in dry_run_output.splitlines():
+        header = JOB_HEADER.match(line)
+        if header:
+            current = jobs.setdefault(header.group(2), {})
+        elif current is not None and line.startswith(("    threads: ", "    resources: ")):
+            key, value = line.strip().split(": ", 1)
+            current[key] = value
+    return jobs
+
+
+def test_every_cluster_rule_declares_its_resources(tmp_path: Path) -> None:
+    """Without any profile, every rule but the local ones asks for memory and wall time."""
+    workdir = make_workflow_dir(tmp_path / "wf", n_train=64, n_test=16)
+    done = run_snakemake(workdir, "--dry-run", "--forceall")
+    jobs = planned_jobs(done.stdout + done.stderr)
+    assert (
+        jobs.keys() == {"build_extension", "train", "plot_setting", "summarize_grid"} | LOCAL_RULES
+    )
+    for rule, job in jobs.items():
+        if rule not in LOCAL_RULES:
+            resources = dict(item.split("=", 1) for item in job["resources"].split(", "))
+            assert {"mem_mb", "runtime"} <= resources.keys(), (rule, job)
+    config = load_config(workdir)
+    assert jobs["train"]["threads"] == str(config["threads"])
+    assert f"mem_mb={config['resources']['train_mem_mb']}," in jobs["train"]["resources"]
 
 
 @pytest.mark.slurm
@@ -176,3 +252,84 @@ def test_failing_job_fails_the_workflow_and_names_its_log(
     assert f"failing on purpose in job {job_id}" in log_path.read_text()
     assert slurm_job_states([job_id]) == {job_id: "FAILED"}
     assert not (tmp_path / "out" / "never.txt").exists()
+
+
+@pytest.fixture(scope="module")
+def synthetic_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_synthetic_mnist(tmp_path_factory.mktemp("synthetic"), 512, 128, seed=0)
+
+
+def submitted_jobs(workdir: Path, output: str) -> list[tuple[str, str, str]]:
+    """(rule, wildcards, SLURM job id) of every submission Snakemake reported; checks that the
+    job's log (kept with --slurm-keep-successful-logs) shows that job running that rule."""
+    logdir = workdir / ".snakemake" / "slurm_logs"
+    jobs = []
+    for job_id, log in SUBMITTED.findall(output):
+        rule_dir, *wildcards, name = Path(log).relative_to(logdir).parts
+        assert rule_dir.startswith("rule_") and name == f"{job_id}.log", log
+        rule = rule_dir.removeprefix("rule_")
+        text = Path(log).read_text()
+        assert f"rule {rule}:" in text and "Finished jobid" in text, text[-3000:]
+        jobs.append((rule, "/".join(wildcards), job_id))
+    return jobs
+
+
+def assert_same_results(workdir: Path, reference: Path) -> None:
+    """The deterministic part of every output equals the reference run's."""
+    config = load_config(workdir)
+    files = expected_outputs(config)
+    for rel in files:
+        a, b = workdir / rel, reference / rel
+        if rel.endswith("metrics.json"):
+            ma, mb = json.loads(a.read_text()), json.loads(b.read_text())
+            assert ma["results"] == mb["results"], rel
+            assert ma["setting"] == mb["setting"] and ma["data"] == mb["data"], rel
+        elif rel.endswith(DETERMINISTIC):
+            assert a.read_bytes() == b.read_bytes(), rel
+
+
+@pytest.mark.slurm
+def test_test_workflow_on_slurm_equals_a_local_run(
+    slurm_cluster: Path, tmp_path: Path, synthetic_source: Path
+) -> None:
+    on_slurm = make_workflow_dir(tmp_path / "slurm", synthetic=synthetic_source)
+    config = load_config(on_slurm)
+    done = run_snakemake(
+        on_slurm,
+        # As README.md says to run it (this cluster has no accounts, hence no slurm_account).
+        "--default-resources",
+        "slurm_partition=debug",
+        *TEST_CLUSTER_ARGS,
+        "--slurm-keep-successful-logs",
+        profile=PROFILE,
+    )
+    output = done.stdout + done.stderr
+    local_jobs = {rule for kind, rule in JOB_HEADER.findall(output) if kind == "localrule"}
+    assert local_jobs == LOCAL_RULES
+
+    # Every job but the local ones was submitted to SLURM (build_extension is up to date in the
+    # copy; were it not, it would have to be among them) and completed there.
+    planned = job_counts(output)
+    assert "build_extension" not in planned
+    jobs = submitted_jobs(on_slurm, output)
+    expected = {rule: n for rule, n in planned.items() if rule not in LOCAL_RULES}
+    assert Counter(rule for rule, _, _ in jobs) == expected
+    settings = setting_names(config)
+    train = {wildcards: job_id for rule, wildcards, job_id in jobs if rule == "train"}
+    assert sorted(train) == sorted(settings)
+    records = slurm_jobs([job_id for _, _, job_id in jobs])
+    assert records.keys() == {job_id for _, _, job_id in jobs}
+    assert {job["state"] for job in records.values()} == {"COMPLETED"}, records
+    assert {job["partition"] for job in records.values()} == {"debug"}
+    # SLURM granted what the rule declares: cpus = threads, memory from config.yaml.
+    for setting, job_id in train.items():
+        assert records[job_id]["cpus"] == str(config["threads"])
+        assert megabytes(records[job_id]["memory"]) == config["resources"]["train_mem_mb"]
+        metrics = json.loads(
+            (on_slurm / config["results_dir"] / "runs" / setting / "metrics.json").read_text()
+        )
+        assert metrics["run"]["job_threads"] == config["threads"]
+
+    locally = make_workflow_dir(tmp_path / "local", synthetic=synthetic_source)
+    run_snakemake(locally)
+    assert_same_results(on_slurm, locally)

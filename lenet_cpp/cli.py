@@ -1,0 +1,218 @@
+"""Command line: ``lenet-cpp`` (or ``python -m lenet_cpp``).
+
+``train``      trains one setting (one or more seeds, concurrently) on local MNIST IDX
+               files, shows a progress bar, prints the test accuracy and writes the
+               result files plus the two figures (see ``lenet_cpp.results`` for the layout).
+``download``   makes the four MNIST files present and verified (``ensure_mnist``).
+``synthetic``  writes a small synthetic MNIST-like data set (for tests and trials).
+
+Ctrl-C stops training promptly; every file is written under a temporary name and renamed
+when complete, so an interrupted run leaves no half-written file behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["build_parser", "main"]
+
+LOG = logging.getLogger("lenet_cpp.cli")
+EXIT_INTERRUPTED = 130
+FIGURE_FORMATS = ("png", "pdf")
+
+
+def _add_data_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir", type=Path, default=Path("data/mnist"), help="MNIST IDX files (%(default)s)"
+    )
+    parser.add_argument(
+        "--source", type=Path, default=None, help="local directory or archive to copy MNIST from"
+    )
+    parser.add_argument(
+        "--no-verify",
+        dest="verify",
+        action="store_false",
+        help="skip the MD5 checks of present/local files (synthetic data)",
+    )
+
+
+def _add_train_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train one setting and write its metrics and figures")
+    _add_data_options(p)
+    p.add_argument("--epochs", type=int, default=5, help="(%(default)s)")
+    p.add_argument("--lr", "--learning-rate", dest="learning_rate", type=float, default=0.01)
+    p.add_argument("--batch-size", type=int, default=64, help="(%(default)s)")
+    p.add_argument("--momentum", type=float, default=0.9, help="(%(default)s)")
+    p.add_argument("--weight-decay", type=float, default=0.0, help="(%(default)s)")
+    p.add_argument("--activation", choices=("relu", "tanh"), default="relu")
+    p.add_argument("--pooling", choices=("max", "avg"), default="max")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="seed replicates (0)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="threads in all, shared by concurrent seeds (%(default)s)",
+    )
+    p.add_argument("--sequential", action="store_true", help="train the seeds one after another")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (%(default)s)")
+    p.add_argument("--train-subset", type=int, default=None, help="use the first N train images")
+    p.add_argument("--test-subset", type=int, default=None, help="use the first N test images")
+    p.add_argument(
+        "--out-dir", type=Path, default=Path("results/cli"), help="outputs (%(default)s)"
+    )
+    p.add_argument("--progress-every", type=int, default=20, help="steps per progress update")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lenet-cpp", description="LeNet-5 on MNIST, trained in C++ with the GIL released."
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="log warnings only")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_train_parser(sub)
+    dl = sub.add_parser("download", help="make the four MNIST IDX files present and verified")
+    _add_data_options(dl)
+    syn = sub.add_parser("synthetic", help="write a synthetic MNIST-like data set")
+    syn.add_argument("out_dir", type=Path)
+    syn.add_argument("--n-train", type=int, default=2048, help="(%(default)s)")
+    syn.add_argument("--n-test", type=int, default=512, help="(%(default)s)")
+    syn.add_argument("--seed", type=int, default=0, help="(%(default)s)")
+    return parser
+
+
+class _ProgressBar:
+    """Feeds ``train_seeds`` progress reports of all seeds into one tqdm bar."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, unit="step", disable=not enabled, dynamic_ncols=True)
+        self.done: dict[int, int] = {}
+
+    def __call__(self, seed: int, progress: object) -> None:
+        step = int(progress.step)  # type: ignore[attr-defined]
+        self.bar.update(step - self.done.get(seed, 0))
+        self.done[seed] = step
+        self.bar.set_postfix(
+            epoch=f"{progress.epoch}/{progress.epochs}",  # type: ignore[attr-defined]
+            loss=f"{progress.loss:.3f}",  # type: ignore[attr-defined]
+            refresh=False,
+        )
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _ensure(args: argparse.Namespace) -> object:
+    from .mnist import ensure_mnist
+
+    return ensure_mnist(args.data_dir, args.source, verify=args.verify)
+
+
+def _download(args: argparse.Namespace) -> int:
+    report = _ensure(args)
+    print(f"MNIST ready in {report.data_dir} (source: {report.source})")  # type: ignore[attr-defined]
+    return 0
+
+
+def _synthetic(args: argparse.Namespace) -> int:
+    from .synthetic import write_synthetic_mnist
+
+    out = write_synthetic_mnist(args.out_dir, args.n_train, args.n_test, args.seed)
+    print(f"synthetic MNIST ({args.n_train} train / {args.n_test} test images) in {out}")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    from .mnist import MNIST_FILES
+    from .plotting import plot_setting
+    from .provenance import file_md5s
+    from .runner import Hyperparameters, TrainData, run_setting
+
+    report = _ensure(args)
+    hp = Hyperparameters(
+        activation=args.activation,
+        pooling=args.pooling,
+        learning_rate=args.learning_rate,
+        batch_size=args.batch_size,
+        momentum=args.momentum,
+        weight_decay=args.weight_decay,
+        epochs=args.epochs,
+    )
+    data = TrainData.load(
+        args.data_dir, train_subset=args.train_subset, test_subset=args.test_subset
+    )
+    total = len(args.seeds) * hp.epochs * hp.steps_per_epoch(data.n_train)
+    bar = _ProgressBar(total, enabled=not args.no_progress)
+    try:
+        with logging_redirect_tqdm():
+            record = run_setting(
+                hp,
+                args.seeds,
+                data,
+                args.out_dir,
+                job_threads=args.threads,
+                concurrent=not args.sequential,
+                device=args.device,
+                progress=bar,
+                progress_every=args.progress_every,
+                data_info={
+                    "dir": str(args.data_dir),
+                    "source": report.source,  # type: ignore[attr-defined]
+                    "md5": file_md5s(args.data_dir / name for name in MNIST_FILES),
+                },
+            )
+    finally:
+        bar.close()
+    out = args.out_dir
+    plot_setting(
+        out,
+        predictions_paths=[out / f"predictions.{fmt}" for fmt in FIGURE_FORMATS],
+        loss_paths=[out / f"loss.{fmt}" for fmt in FIGURE_FORMATS],
+    )
+    _print_accuracy(record)
+    print(f"results and figures in {out}")
+    return 0
+
+
+def _print_accuracy(record: dict) -> None:
+    per_seed = record["results"]["per_seed"]
+    for seed, numbers in per_seed.items():
+        print(f"seed {seed}: test accuracy {numbers['test_accuracy'][-1]:.2%}")
+    if len(per_seed) > 1:
+        acc = record["results"]["test_accuracy"]
+        print(f"mean test accuracy {acc['mean']:.2%} +- {acc['std']:.2%}")
+
+
+_COMMANDS = {"train": _train, "download": _download, "synthetic": _synthetic}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status (130 after Ctrl-C)."""
+    from .mnist import MnistUnavailableError
+
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return _COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        LOG.error("interrupted: no file is left half-written (complete ones are kept)")
+        return EXIT_INTERRUPTED
+    except (MnistUnavailableError, OSError, ValueError) as error:
+        LOG.error("%s", error)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

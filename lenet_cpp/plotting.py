@@ -1,0 +1,342 @@
+"""The project's figures, byte-reproducible: same inputs, same PNG and PDF bytes.
+
+Figures are built as plain ``matplotlib.figure.Figure`` objects (no pyplot
+state, the Agg renderer for PNG) under the default style plus ``STYLE``, at a
+fixed size (``PIXELS`` for PNG), and saved with fixed metadata (no software
+version, no creation date). Random jitter comes from a seeded numpy Generator.
+
+Per setting (``plot_setting``): predictions vs true labels (jittered scatter,
+misclassified points highlighted, accuracy in the title) and the loss curve
+(per-step training loss smoothed, band across seeds, per-epoch test loss).
+Per grid (``plot_grid``): the loss curves of all settings overlaid, and the
+confusion matrix of the best setting.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib as mpl
+import matplotlib.style
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from .results import (
+    atomic_path,
+    load_metrics,
+    read_losses,
+    read_predictions,
+    seed_dir,
+)
+
+__all__ = [
+    "DPI",
+    "FIGSIZE",
+    "PIXELS",
+    "LossCurves",
+    "confusion_figure",
+    "grid_loss_figure",
+    "load_loss_curves",
+    "loss_figure",
+    "plot_grid",
+    "plot_setting",
+    "predictions_figure",
+    "save_figure",
+    "smooth",
+]
+
+FIGSIZE = (7.0, 5.0)
+DPI = 100
+#: (width, height) of every PNG in pixels.
+PIXELS = (round(FIGSIZE[0] * DPI), round(FIGSIZE[1] * DPI))
+STYLE: Mapping[str, object] = {
+    "figure.figsize": FIGSIZE,
+    "figure.dpi": DPI,
+    "savefig.dpi": DPI,
+    "svg.hashsalt": "lenet-cpp",
+    "font.size": 10,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+}
+_METADATA: Mapping[str, Mapping[str, object]] = {
+    "png": {"Software": None},
+    "pdf": {"Creator": "lenet-cpp", "Producer": "lenet-cpp", "CreationDate": None},
+}
+_JITTER = 0.38
+_CURVE_POINTS = 60  # smoothing window: about total_steps / _CURVE_POINTS steps
+
+
+@contextlib.contextmanager
+def _style() -> Iterator[None]:
+    with matplotlib.style.context("default"), mpl.rc_context(STYLE):
+        yield
+
+
+def _new_figure() -> Figure:
+    return Figure(figsize=FIGSIZE, dpi=DPI, layout="constrained")
+
+
+def save_figure(fig: Figure, *paths: str | os.PathLike[str]) -> None:
+    """Save ``fig`` to each path (format from the suffix: .png or .pdf), atomically."""
+    for path in paths:
+        fmt = Path(path).suffix.lstrip(".").lower()
+        if fmt not in _METADATA:
+            raise ValueError(f"{path}: figures are written as .png or .pdf, got '.{fmt}'")
+        with _style(), atomic_path(path) as tmp:
+            fig.savefig(tmp, format=fmt, dpi=DPI, metadata=dict(_METADATA[fmt]))
+
+
+def smooth(values: np.ndarray, window: int) -> np.ndarray:
+    """Trailing moving average; the first ``window - 1`` points average what is there."""
+    if window < 1:
+        raise ValueError(f"window must be >= 1, got {window}")
+    x = np.asarray(values, dtype=np.float64)
+    if x.size == 0:
+        return x
+    csum = np.cumsum(np.concatenate(([0.0], x)))
+    idx = np.arange(1, x.size + 1)
+    lo = np.maximum(idx - window, 0)
+    return (csum[idx] - csum[lo]) / (idx - lo)
+
+
+def _window(n_steps: int) -> int:
+    return max(1, round(n_steps / _CURVE_POINTS))
+
+
+# ---------------------------------------------------------------- figures
+
+
+def predictions_figure(
+    labels: np.ndarray, predictions: np.ndarray, *, title: str, jitter_seed: int = 0
+) -> Figure:
+    """Scatter of predicted vs true label, jittered; misclassified points in red."""
+    labels, predictions = np.asarray(labels), np.asarray(predictions)
+    rng = np.random.default_rng(jitter_seed)
+    x = labels + rng.uniform(-_JITTER, _JITTER, labels.size)
+    y = predictions + rng.uniform(-_JITTER, _JITTER, labels.size)
+    wrong = labels != predictions
+    accuracy = 1.0 - wrong.mean() if labels.size else float("nan")
+    with _style():
+        fig = _new_figure()
+        ax = fig.add_subplot()
+        ax.scatter(
+            x[~wrong],
+            y[~wrong],
+            s=3,
+            c="tab:blue",
+            alpha=float(np.clip(1000 / max(labels.size, 1), 0.15, 0.6)),
+            lw=0,
+            rasterized=True,
+            label=f"correct ({int((~wrong).sum())})",
+        )
+        ax.scatter(
+            x[wrong],
+            y[wrong],
+            s=9,
+            c="tab:red",
+            alpha=0.9,
+            lw=0,
+            rasterized=True,
+            label=f"misclassified ({int(wrong.sum())})",
+        )
+        ax.plot([-0.5, 9.5], [-0.5, 9.5], c="0.5", lw=0.8, ls="--", zorder=0)
+        ticks = np.arange(10)
+        ax.set(xticks=ticks, yticks=ticks, xlim=(-0.5, 9.5), ylim=(-0.5, 9.5))
+        ax.set(xlabel="true label (jittered)", ylabel="predicted label (jittered)")
+        ax.set_title(
+            f"{title}\ntest accuracy {accuracy:.2%} ({int(wrong.sum())} of {labels.size} "
+            "misclassified)"
+        )
+        ax.legend(loc="upper left", markerscale=3, framealpha=0.9)
+    return fig
+
+
+@dataclass(frozen=True)
+class LossCurves:
+    """Per-step training losses and per-epoch test losses of one setting, by seed."""
+
+    label: str
+    step_losses: Mapping[int, np.ndarray]
+    test_losses: Mapping[int, Sequence[float]]
+    epochs: int
+
+    @property
+    def steps(self) -> int:
+        return min(len(v) for v in self.step_losses.values())
+
+    def epoch_axis(self) -> np.ndarray:
+        """x position (in epochs) of each step: step k of n ends at epochs * k / n."""
+        n = self.steps
+        return self.epochs * np.arange(1, n + 1) / n
+
+    def smoothed(self) -> np.ndarray:
+        """[seeds, steps] smoothed training losses."""
+        n, window = self.steps, _window(self.steps)
+        return np.stack([smooth(v[:n], window) for v in self.step_losses.values()])
+
+    def test_loss_table(self) -> np.ndarray:
+        """[seeds, epochs] test losses."""
+        return np.array([list(v) for v in self.test_losses.values()], dtype=np.float64)
+
+
+def _draw_training(ax: Axes, curves: LossCurves, color: str, *, label: str) -> None:
+    x, sm = curves.epoch_axis(), curves.smoothed()
+    ax.plot(x, sm.mean(axis=0), c=color, lw=1.6, label=label)
+    if sm.shape[0] > 1:
+        ax.fill_between(x, sm.min(axis=0), sm.max(axis=0), color=color, alpha=0.25, lw=0)
+
+
+def loss_figure(curves: LossCurves, *, title: str) -> Figure:
+    """Smoothed per-step training loss (mean, min-max band over seeds) and per-epoch test loss."""
+    n_seeds = len(curves.step_losses)
+    with _style():
+        fig = _new_figure()
+        ax = fig.add_subplot()
+        raw = np.stack([np.asarray(v[: curves.steps]) for v in curves.step_losses.values()])
+        ax.plot(
+            curves.epoch_axis(),
+            raw.mean(axis=0),
+            c="0.55",
+            lw=0.4,
+            alpha=0.5,
+            label="training loss per step (mean over seeds)",
+        )
+        band = ", band: min-max over seeds" if n_seeds > 1 else ""
+        _draw_training(ax, curves, "tab:blue", label=f"training loss, smoothed{band}")
+        test = curves.test_loss_table()
+        if test.size:
+            epochs = np.arange(1, test.shape[1] + 1)
+            mean = test.mean(axis=0)
+            err = np.stack([mean - test.min(axis=0), test.max(axis=0) - mean])
+            ax.errorbar(
+                epochs,
+                mean,
+                yerr=err,
+                c="tab:orange",
+                marker="o",
+                ms=5,
+                capsize=3,
+                label="test loss per epoch (mean, min-max)",
+            )
+        ax.set_yscale("log")
+        ax.set(xlabel="epoch", ylabel="cross-entropy loss", xlim=(0, curves.epochs))
+        ax.set_title(f"{title}\n{n_seeds} seed(s), {curves.steps} steps per seed")
+        ax.legend(loc="upper right", framealpha=0.9)
+    return fig
+
+
+def grid_loss_figure(settings: Sequence[LossCurves], *, title: str) -> Figure:
+    """The smoothed training loss of every setting (mean over seeds, min-max band)."""
+    colors = mpl.color_sequences["tab10"]
+    with _style():
+        fig = _new_figure()
+        ax = fig.add_subplot()
+        for i, curves in enumerate(settings):
+            color = colors[i % len(colors)]
+            _draw_training(ax, curves, color, label=curves.label)
+            test = curves.test_loss_table()
+            if test.size:
+                ax.plot(
+                    np.arange(1, test.shape[1] + 1),
+                    test.mean(axis=0),
+                    ls="none",
+                    marker="o",
+                    ms=4,
+                    mfc="white",
+                    c=color,
+                )
+        ax.set_yscale("log")
+        ax.set(xlabel="epoch", ylabel="cross-entropy loss")
+        ax.set_title(f"{title}\nlines: smoothed training loss; circles: test loss per epoch")
+        ax.legend(loc="upper right", fontsize=8, framealpha=0.9)
+    return fig
+
+
+def confusion_figure(matrix: np.ndarray, *, title: str) -> Figure:
+    """Confusion matrix: counts in the cells, colour = fraction of the true class."""
+    counts = np.asarray(matrix, dtype=np.int64)
+    fraction = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    with _style():
+        fig = _new_figure()
+        ax = fig.add_subplot()
+        ax.grid(False)
+        image = ax.imshow(fraction, cmap="Blues", vmin=0.0, vmax=1.0)
+        for (row, col), value in np.ndenumerate(counts):
+            dark = fraction[row, col] > 0.5
+            ax.text(
+                col,
+                row,
+                str(value),
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if dark else "black",
+            )
+        ticks = np.arange(counts.shape[0])
+        ax.set(xticks=ticks, yticks=ticks, xlabel="predicted label", ylabel="true label")
+        fig.colorbar(image, ax=ax, label="fraction of the true label's images")
+        accuracy = np.trace(counts) / max(counts.sum(), 1)
+        ax.set_title(
+            f"{title}\naccuracy {accuracy:.2%} over {counts.sum()} predictions", fontsize=9
+        )
+    return fig
+
+
+# ---------------------------------------------------------------- from result files
+
+
+def load_loss_curves(run_dir: str | os.PathLike[str], *, label: str | None = None) -> LossCurves:
+    """Read a setting's losses (seed*/losses.csv) and test losses (metrics.json)."""
+    record = load_metrics(Path(run_dir) / "metrics.json")
+    seeds: list[int] = record["seeds"]  # type: ignore[assignment]
+    per_seed = record["results"]["per_seed"]  # type: ignore[index]
+    return LossCurves(
+        label=label or record["setting"]["name"],  # type: ignore[index]
+        step_losses={s: read_losses(seed_dir(run_dir, s) / "losses.csv") for s in seeds},
+        test_losses={s: per_seed[str(s)]["test_loss"] for s in seeds},
+        epochs=int(record["setting"]["epochs"]),  # type: ignore[index]
+    )
+
+
+def plot_setting(
+    run_dir: str | os.PathLike[str],
+    *,
+    predictions_paths: Sequence[str | os.PathLike[str]],
+    loss_paths: Sequence[str | os.PathLike[str]],
+    seed: int | None = None,
+) -> None:
+    """Write a setting's two figures; the scatter shows ``seed`` (default: the first seed)."""
+    record = load_metrics(Path(run_dir) / "metrics.json")
+    name: str = record["setting"]["name"]  # type: ignore[index]
+    seeds: list[int] = record["seeds"]  # type: ignore[assignment]
+    shown = seeds[0] if seed is None else seed
+    labels, predictions = read_predictions(seed_dir(run_dir, shown) / "predictions.csv")
+    fig = predictions_figure(labels, predictions, title=f"{name}, seed {shown}", jitter_seed=shown)
+    save_figure(fig, *predictions_paths)
+    save_figure(loss_figure(load_loss_curves(run_dir), title=name), *loss_paths)
+
+
+def _pooled_confusion(run_dir: Path) -> np.ndarray:
+    """Sum of the seeds' confusion matrices recorded in metrics.json."""
+    per_seed = load_metrics(run_dir / "metrics.json")["results"]["per_seed"]  # type: ignore[index]
+    return np.sum([np.asarray(r["confusion"], dtype=np.int64) for r in per_seed.values()], axis=0)
+
+
+def plot_grid(
+    run_dirs: Mapping[str, str | os.PathLike[str]],
+    best: str,
+    *,
+    loss_paths: Sequence[str | os.PathLike[str]],
+    confusion_paths: Sequence[str | os.PathLike[str]],
+) -> None:
+    """Overlay every setting's loss curve; confusion matrix of ``best`` (seeds pooled)."""
+    curves = [load_loss_curves(d, label=name) for name, d in run_dirs.items()]
+    save_figure(grid_loss_figure(curves, title="Training loss of every setting"), *loss_paths)
+    matrix = _pooled_confusion(Path(run_dirs[best]))
+    title = f"Best setting: {best}\n(test predictions of all its seeds)"
+    save_figure(confusion_figure(matrix, title=title), *confusion_paths)

@@ -1,0 +1,80 @@
+"""Where a result came from: software versions, git commit, machine, data checksums."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import socket
+import subprocess
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+from .mnist import file_md5
+
+__all__ = ["environment", "file_md5s", "git_info", "utc_now"]
+
+_GIT_TIMEOUT_S = 10.0
+
+
+def utc_now() -> str:
+    """Current UTC time, ISO 8601 with seconds."""
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _git(directory: Path, *args: str) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(directory), *args],
+            capture_output=True,
+            text=True,
+            timeout=_GIT_TIMEOUT_S,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def git_info(directory: str | os.PathLike[str]) -> dict[str, object]:
+    """Commit of the git checkout holding ``directory`` and whether it has local changes.
+
+    Both are None when ``directory`` is not inside a git checkout or git is missing.
+    """
+    path = Path(directory)
+    commit = _git(path, "rev-parse", "HEAD")
+    if commit is None:
+        return {"commit": None, "dirty": None}
+    status = _git(path, "status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit, "dirty": None if status is None else bool(status)}
+
+
+def _version(module: str) -> str | None:
+    try:
+        return str(__import__(module).__version__)
+    except (ImportError, AttributeError):
+        return None
+
+
+def environment() -> dict[str, object]:
+    """Versions of Python and the libraries that shape the numbers, plus the machine."""
+    import lenet_cpp  # late: keeps this module importable without the compiled extension
+
+    return {
+        "lenet_cpp": lenet_cpp.__version__,
+        "lenet_cpp_module": str(Path(lenet_cpp.__file__).parent),
+        "torch": _version("torch"),
+        "numpy": _version("numpy"),
+        "matplotlib": _version("matplotlib"),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "hostname": socket.gethostname(),
+        "cpu_count": os.cpu_count(),
+    }
+
+
+def file_md5s(paths: Iterable[str | os.PathLike[str]]) -> dict[str, str]:
+    """MD5 of each file, keyed by its base name."""
+    return {Path(p).name: file_md5(Path(p)) for p in paths}

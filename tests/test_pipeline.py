@@ -1,0 +1,324 @@
+"""The Snakemake workflow end to end, on tiny synthetic MNIST in throw-away directories.
+
+Each workflow directory is a clone-like copy (see ``workflow_utils``), so touching a
+C++ source or killing a job never affects the real checkout. The full runs use
+``config/test.yaml``: 2 settings x 2 seeds, 1 epoch, 512/128 images.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import matplotlib.image
+import pytest
+import yaml
+from workflow_utils import (
+    expected_outputs,
+    extension_path,
+    job_counts,
+    load_config,
+    make_workflow_dir,
+    run_snakemake,
+    setting_names,
+    snakemake_command,
+)
+
+from lenet_cpp.plotting import PIXELS
+from lenet_cpp.results import read_losses, read_predictions
+from lenet_cpp.synthetic import write_synthetic_mnist
+
+pytestmark = pytest.mark.slow
+
+N_TRAIN, N_TEST = 512, 128
+
+
+@pytest.fixture(scope="module")
+def synthetic_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_synthetic_mnist(tmp_path_factory.mktemp("synthetic"), N_TRAIN, N_TEST, seed=0)
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory, synthetic_source: Path) -> Path:
+    """A workflow directory after one complete run of the test configuration."""
+    workdir = make_workflow_dir(tmp_path_factory.mktemp("run_a"), synthetic=synthetic_source)
+    run_snakemake(workdir)
+    return workdir
+
+
+@pytest.fixture(scope="module")
+def finished_again(tmp_path_factory: pytest.TempPathFactory, synthetic_source: Path) -> Path:
+    """A second, independent complete run from scratch (for reproducibility)."""
+    workdir = make_workflow_dir(tmp_path_factory.mktemp("run_b"), synthetic=synthetic_source)
+    run_snakemake(workdir)
+    return workdir
+
+
+@pytest.fixture
+def fresh(tmp_path: Path, synthetic_source: Path) -> Path:
+    return make_workflow_dir(tmp_path / "fresh", synthetic=synthetic_source)
+
+
+def _files_under(root: Path, sub: str) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in (root / sub).rglob("*") if p.is_file())
+
+
+def _results_dir(workdir: Path) -> str:
+    return load_config(workdir)["results_dir"]
+
+
+def _nothing_to_do(workdir: Path) -> bool:
+    done = run_snakemake(workdir, "--dry-run")
+    return "Nothing to be done" in done.stdout + done.stderr
+
+
+# ---------------------------------------------------------------- static checks
+
+
+def test_lint_is_clean(fresh: Path) -> None:
+    done = run_snakemake(fresh, "--lint")
+    output = done.stdout + done.stderr
+    assert "Congratulations, your workflow is in a good condition!" in output
+    assert "Lints for" not in output
+
+
+def test_dry_run_lists_one_train_job_per_setting(fresh: Path) -> None:
+    n_settings = len(setting_names(load_config(fresh)))
+    done = run_snakemake(fresh, "--dry-run", "--quiet", "rules")
+    assert job_counts(done.stdout) == {
+        "download_mnist": 1,
+        "train": n_settings,
+        "plot_setting": n_settings,
+        "summarize_grid": 1,
+        "all": 1,
+    }
+
+
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        ("grid:\n  activation: [sigmoid]\n", ["activation", "sigmoid"]),
+        ("epochs: 0\n", ["epochs"]),
+        ("seeds: [1, 1]\n", ["seeds"]),
+        ("epoch: 3\n", ["epoch"]),
+        ("grid:\n  learning_rate: [-0.1]\n", ["learning_rate", "-0.1"]),
+    ],
+)
+def test_invalid_config_is_rejected_naming_the_key(
+    fresh: Path, override: str, named: list[str]
+) -> None:
+    bad = fresh / "bad.yaml"
+    bad.write_text(override, encoding="utf-8")
+    done = run_snakemake(fresh, "--dry-run", "--configfile", str(bad), check=False)
+    assert done.returncode != 0
+    message = done.stdout + done.stderr
+    assert "Error validating config file" in message
+    for word in named:
+        assert word in message
+    assert not (fresh / _results_dir(fresh)).exists()
+
+
+# ---------------------------------------------------------------- a full run
+
+
+def test_full_run_writes_every_declared_output(finished: Path) -> None:
+    config = load_config(finished)
+    results = config["results_dir"]
+    assert _files_under(finished, results) == expected_outputs(config)
+    for name in setting_names(config):
+        assert (finished / "logs" / "train" / f"{name}.log").stat().st_size > 0
+        assert (finished / "benchmarks" / "train" / f"{name}.tsv").is_file()
+
+
+def test_metrics_hold_sane_numbers_and_provenance(finished: Path) -> None:
+    config = load_config(finished)
+    steps = -(-N_TRAIN // config["grid"]["batch_size"][0]) * config["epochs"]
+    for name in setting_names(config):
+        run = finished / config["results_dir"] / "runs" / name
+        metrics = json.loads((run / "metrics.json").read_text())
+        assert metrics["setting"]["name"] == name
+        assert metrics["seeds"] == config["seeds"]
+        assert metrics["data"] == {
+            "train_size": N_TRAIN,
+            "test_size": N_TEST,
+            "dir": config["data"]["dir"],
+            "md5": metrics["data"]["md5"],
+        }
+        assert len(metrics["data"]["md5"]) == 4
+        accuracy = metrics["results"]["test_accuracy"]
+        assert 0.0 <= accuracy["min"] <= accuracy["mean"] <= accuracy["max"] <= 1.0
+        for seed in config["seeds"]:
+            numbers = metrics["results"]["per_seed"][str(seed)]
+            assert numbers["steps"] == steps
+            assert len(numbers["test_loss"]) == config["epochs"]
+            assert sum(map(sum, numbers["confusion"])) == N_TEST
+            losses = read_losses(run / f"seed{seed}" / "losses.csv")
+            assert losses.shape == (steps,)
+            assert losses[-1] == pytest.approx(numbers["final_step_loss"])
+            labels, predictions = read_predictions(run / f"seed{seed}" / "predictions.csv")
+            assert labels.shape == predictions.shape == (N_TEST,)
+            assert numbers["test_accuracy"][-1] == pytest.approx((labels == predictions).mean())
+            assert (run / f"seed{seed}" / "model.pt").stat().st_size > 10_000
+        run_info = metrics["run"]
+        assert run_info["job_threads"] == config["threads"]
+        assert run_info["concurrent_runs"] == min(len(config["seeds"]), config["threads"])
+        assert run_info["threads_per_run"] * run_info["concurrent_runs"] <= config["threads"]
+        env = metrics["provenance"]["environment"]
+        assert env["torch"] and env["lenet_cpp"] and env["python"]
+        assert Path(env["lenet_cpp_module"]) == finished / "lenet_cpp"  # the built module
+        assert metrics["timing"]["job_wall_time_s"] > 0
+        assert metrics["timing"]["images_per_second"] > 0
+
+
+def test_summary_has_one_ranked_row_per_setting(finished: Path) -> None:
+    config = load_config(finished)
+    with open(finished / config["results_dir"] / "grid" / "summary.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["setting"] for r in rows] == setting_names(config)
+    assert sorted(int(r["rank"]) for r in rows) == list(range(1, len(rows) + 1))
+    best = min(rows, key=lambda r: int(r["rank"]))
+    assert float(best["test_accuracy_mean"]) == max(float(r["test_accuracy_mean"]) for r in rows)
+    for row in rows:
+        assert 0.0 <= float(row["test_accuracy_mean"]) <= 1.0
+        assert float(row["test_accuracy_std"]) >= 0.0
+        assert float(row["final_test_loss_mean"]) > 0.0
+        assert float(row["images_per_second"]) > 0.0
+        assert int(row["n_seeds"]) == len(config["seeds"])
+
+
+def test_figures_are_images_of_the_expected_size(finished: Path) -> None:
+    results = finished / _results_dir(finished)
+    pngs = sorted(results.rglob("*.png"))
+    pdfs = sorted(results.rglob("*.pdf"))
+    assert len(pngs) == len(pdfs) == 2 * len(setting_names(load_config(finished))) + 2
+    for png in pngs:
+        image = matplotlib.image.imread(png)
+        assert image.shape[:2] == (PIXELS[1], PIXELS[0])
+        assert image[..., :3].std() > 0.01  # not blank
+    for pdf in pdfs:
+        data = pdf.read_bytes()
+        assert data.startswith(b"%PDF") and len(data) > 5_000
+        assert b"CreationDate" not in data
+
+
+def test_second_run_has_nothing_to_do(finished: Path) -> None:
+    assert _nothing_to_do(finished)
+
+
+def test_report_is_self_contained_html(finished: Path) -> None:
+    report = finished / "report.html"
+    run_snakemake(finished, "--report", str(report))
+    html = report.read_text(encoding="utf-8", errors="replace")
+    assert report.stat().st_size > 100_000
+    assert "<html" in html.lower()
+    assert "confusion_best.png" in html and "summary.csv" in html
+    report.unlink()
+
+
+def test_touching_a_cpp_source_rebuilds_and_retrains(finished: Path) -> None:
+    n_settings = len(setting_names(load_config(finished)))
+    source = finished / "cpp" / "trainer.cpp"
+    before = source.stat()
+    later = extension_path(finished).stat().st_mtime + 60
+    os.utime(source, (later, later))
+    try:
+        done = run_snakemake(finished, "--dry-run", "--quiet", "rules")
+    finally:
+        os.utime(source, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert job_counts(done.stdout) == {
+        "build_extension": 1,
+        "train": n_settings,
+        "plot_setting": n_settings,
+        "summarize_grid": 1,
+        "all": 1,
+    }
+    assert _nothing_to_do(finished)
+
+
+def test_two_runs_from_scratch_are_identical(finished: Path, finished_again: Path) -> None:
+    config = load_config(finished)
+    results = config["results_dir"]
+    files = expected_outputs(config)
+    assert files == _files_under(finished_again, results)
+    for rel in files:
+        a, b = finished / rel, finished_again / rel
+        if rel.endswith("metrics.json"):
+            ma, mb = json.loads(a.read_text()), json.loads(b.read_text())
+            assert ma["results"] == mb["results"], rel
+            assert ma["setting"] == mb["setting"] and ma["data"] == mb["data"], rel
+        elif rel.endswith((".png", ".pdf", "losses.csv", "epochs.csv", "predictions.csv")):
+            assert a.read_bytes() == b.read_bytes(), rel
+
+
+# ---------------------------------------------------------------- a killed job
+
+
+def _wait_for(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def test_killed_training_job_is_rerun_cleanly(tmp_path: Path, synthetic_source: Path) -> None:
+    overrides = {
+        "grid": {"activation": ["relu"], "pooling": ["max"]},
+        "epochs": 40,
+        "progress_every": 5,
+    }
+    workdir = make_workflow_dir(tmp_path / "wf", overrides=overrides, synthetic=synthetic_source)
+    config = load_config(workdir)
+    (name,) = setting_names(config)
+    run = workdir / config["results_dir"] / "runs" / name
+    log = workdir / "logs" / "train" / f"{name}.log"
+
+    with open(tmp_path / "snakemake.out", "w") as out:
+        proc = subprocess.Popen(
+            snakemake_command(workdir),
+            cwd=workdir,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        _wait_for(lambda: log.is_file() and "Progress(" in log.read_text(), 120, "training")
+        # what a kill can leave behind: a half-written file and a temporary one
+        (run / "seed0").mkdir(parents=True, exist_ok=True)
+        (run / "seed0" / "losses.csv").write_text("step,epoch,loss\n1,1,")
+        (run / "seed1").mkdir(parents=True, exist_ok=True)
+        (run / "seed1" / "model.pt.partial").write_bytes(b"\0" * 100)
+        os.killpg(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=60)
+    killed_at = time.time()
+    assert not (run / "metrics.json").exists()
+
+    refused = run_snakemake(workdir, "--dry-run", check=False)
+    assert refused.returncode != 0
+    assert "incomplete" in (refused.stdout + refused.stderr).lower()
+
+    run_snakemake(workdir, "--unlock")  # the killed Snakemake left its lock behind
+    run_snakemake(workdir, "--rerun-incomplete")
+    assert not list((workdir / config["results_dir"]).rglob("*.partial"))
+    assert _files_under(workdir, config["results_dir"]) == expected_outputs(config)
+    steps = -(-N_TRAIN // config["grid"]["batch_size"][0]) * config["epochs"]
+    for seed in config["seeds"]:
+        for rel in ("losses.csv", "model.pt"):
+            assert (run / f"seed{seed}" / rel).stat().st_mtime >= killed_at
+        assert read_losses(run / f"seed{seed}" / "losses.csv").shape == (steps,)
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["results"]["per_seed"]["0"]["steps"] == steps
+    assert _nothing_to_do(workdir)
+
+
+def test_config_files_are_valid_yaml_with_a_grid() -> None:
+    root = Path(__file__).resolve().parents[1]
+    main = yaml.safe_load((root / "config.yaml").read_text())
+    assert len(setting_names(main)) >= 4 and len(main["seeds"]) >= 3
+    assert main["data"]["verify"] is True and main["data"]["source"] is None
