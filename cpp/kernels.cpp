@@ -11,6 +11,12 @@ extern "C" void sgemm_(const char* transa, const char* transb, const int* m, con
                        const float* b, const int* ldb, const float* beta, float* c,
                        const int* ldc);
 
+// MKL (the BLAS of the PyPI and most conda builds of libtorch) picks its thread count per call
+// from thread-local and global settings that ATen and other threads change. A shard's products
+// must run on the calling thread alone, or results would depend on those settings (and threads
+// would be oversubscribed). Weak: null when the BLAS is not MKL, which is then left as it is.
+extern "C" int MKL_Set_Num_Threads_Local(int threads) __attribute__((weak));
+
 // Hot loops are compiled for several instruction sets and picked at load time, so the package
 // stays portable while using the vector units this CPU has.
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
@@ -153,8 +159,10 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const flo
   const int ld_out = static_cast<int>(ldc);
   const float one = 1.0F;
   const float zero = 0.0F;
+  const int previous = MKL_Set_Num_Threads_Local ? MKL_Set_Num_Threads_Local(1) : 0;
   sgemm_(&first_trans, &second_trans, &rows, &cols, &inner, &one, b, &ld_first, a, &ld_second,
          &zero, c, &ld_out);
+  if (MKL_Set_Num_Threads_Local) MKL_Set_Num_Threads_Local(previous);
 }
 
 void load_images(const float* images, int64_t count, float* x) {

@@ -7,6 +7,8 @@ per-step losses agree to float rounding.
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 import torch
 
@@ -104,3 +106,30 @@ def test_tune_allocator_is_available_on_glibc():
     assert lenet_cpp.tune_allocator() is True
     with pytest.raises(ValueError, match="mmap_threshold"):
         lenet_cpp.tune_allocator(mmap_threshold=-1)
+
+
+def test_concurrent_runs_with_two_threads_equal_sequential_runs_with_one(data, monkeypatch):
+    """Per-thread BLAS/OpenMP settings that other runs change must not leak into the results."""
+    monkeypatch.setenv("LENET_CPP_KERNELS", "fused")
+    test = make_synthetic_mnist(100, seed=8)
+
+    def run(seed: int, threads: int) -> lenet_cpp.TrainResult:
+        return lenet_cpp.train(
+            data[0], data[1], 2, 0.05, batch_size=64, momentum=0.9, activation="tanh",
+            seed=seed, threads=threads, test_data=test[0], test_targets=test[1],
+        )  # fmt: skip
+
+    seeds = [0, 1, 2]
+    sequential = {seed: run(seed, 1) for seed in seeds}
+    concurrent: dict[int, lenet_cpp.TrainResult] = {}
+    workers = [
+        threading.Thread(target=lambda s=seed: concurrent.__setitem__(s, run(s, 2)))
+        for seed in seeds
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    for seed in seeds:
+        assert torch.equal(sequential[seed].step_losses, concurrent[seed].step_losses)
+        assert sequential[seed].test_accuracy == concurrent[seed].test_accuracy
