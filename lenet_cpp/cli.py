@@ -132,11 +132,14 @@ def _synthetic(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from tqdm.contrib.logging import logging_redirect_tqdm
 
+    import lenet_cpp
+
     from .mnist import MNIST_FILES
     from .plotting import plot_setting
     from .provenance import file_md5s
     from .runner import Hyperparameters, TrainData, run_setting
 
+    lenet_cpp.tune_allocator()  # keep freed buffers in the process (see README, Performance)
     report = _ensure(args)
     hp = Hyperparameters(
         activation=args.activation,

@@ -7,9 +7,11 @@ from _job import job
 
 def main(smk: Any) -> None:
     with job(smk) as log:
+        import lenet_cpp
         from lenet_cpp.provenance import file_md5s
         from lenet_cpp.runner import Hyperparameters, TrainData, run_setting
 
+        lenet_cpp.tune_allocator()  # keep freed buffers in the process (see README, Performance)
         hp = Hyperparameters.from_mapping(smk.params.hyperparameters)
         if hp.name != smk.wildcards.setting:
             raise ValueError(f"setting {smk.wildcards.setting!r} has the name {hp.name!r}")

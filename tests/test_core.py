@@ -172,7 +172,7 @@ def test_python_thread_runs_while_training(data):
     ticker.start()
     time.sleep(0.05)
     start = time.perf_counter()
-    quick_train(data, epochs=4, progress_every=1000)
+    quick_train(data, epochs=40, progress_every=1000)
     end = time.perf_counter()
     stop.set()
     ticker.join()
