@@ -269,27 +269,13 @@ def write_setting(
     hp: Hyperparameters,
     results: Mapping[int, lenet_cpp.TrainResult],
     data: TrainData,
-    *,
-    job_wall_time_s: float,
-    run: Mapping[str, object],
-    data_info: Mapping[str, object],
-    provenance: Mapping[str, object],
-) -> dict[str, object]:
-    """Write every seed's files, then metrics.json (see ``build_metrics``); return the record."""
+    record: Mapping[str, object],
+) -> None:
+    """Write every seed's files, then ``record`` (from ``build_metrics``) as metrics.json last."""
     steps_per_epoch = hp.steps_per_epoch(data.n_train)
     for seed, result in results.items():
         write_seed_outputs(seed_dir(run_dir, seed), result, data.test_labels, steps_per_epoch)
-    record = build_metrics(
-        hp,
-        results,
-        data,
-        job_wall_time_s=job_wall_time_s,
-        run=run,
-        data_info=data_info,
-        provenance=provenance,
-    )
     write_json(Path(run_dir) / METRICS_FILE, record)
-    return record
 
 
 def load_metrics(path: str | os.PathLike[str]) -> dict[str, object]:

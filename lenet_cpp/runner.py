@@ -31,7 +31,7 @@ import lenet_cpp
 
 from . import provenance
 from .mnist import load_mnist
-from .results import remove_partials, write_setting
+from .results import build_metrics, remove_partials, write_setting
 
 __all__ = [
     "Hyperparameters",
@@ -346,8 +346,7 @@ def run_setting(
     )
     wall = time.perf_counter() - start
     checkout = source_dir if source_dir is not None else os.path.dirname(__file__)
-    record = write_setting(
-        out_dir,
+    record = build_metrics(
         hp,
         results,
         data,
@@ -366,6 +365,7 @@ def run_setting(
             "environment": provenance.environment(),
         },
     )
+    write_setting(out_dir, hp, results, data, record)
     accuracy = record["results"]["test_accuracy"]  # type: ignore[index]
     LOG.info(
         "%s: test accuracy %.4f +- %.4f over %d seed(s), %.1f s",

@@ -19,6 +19,7 @@ import matplotlib.image
 import pytest
 import yaml
 from workflow_utils import (
+    assert_same_results,
     expected_outputs,
     extension_path,
     job_counts,
@@ -243,16 +244,8 @@ def test_touching_a_cpp_source_rebuilds_and_retrains(finished: Path) -> None:
 def test_two_runs_from_scratch_are_identical(finished: Path, finished_again: Path) -> None:
     config = load_config(finished)
     results = config["results_dir"]
-    files = expected_outputs(config)
-    assert files == _files_under(finished_again, results)
-    for rel in files:
-        a, b = finished / rel, finished_again / rel
-        if rel.endswith("metrics.json"):
-            ma, mb = json.loads(a.read_text()), json.loads(b.read_text())
-            assert ma["results"] == mb["results"], rel
-            assert ma["setting"] == mb["setting"] and ma["data"] == mb["data"], rel
-        elif rel.endswith((".png", ".pdf", "losses.csv", "epochs.csv", "predictions.csv")):
-            assert a.read_bytes() == b.read_bytes(), rel
+    assert expected_outputs(config) == _files_under(finished_again, results)
+    assert_same_results(finished_again, finished)
 
 
 # ---------------------------------------------------------------- a killed job

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 import yaml
 from workflow_utils import (
-    expected_outputs,
+    assert_same_results,
     job_counts,
     load_config,
     make_workflow_dir,
@@ -59,7 +59,6 @@ LOCAL_RULES = {"all", "download_mnist"}
 SUBMITTED = re.compile(r"has been submitted with SLURM jobid (\d+) \(log: (\S+)\)\.")
 JOB_HEADER = re.compile(r"^(localrule|rule) (\w+):$", re.MULTILINE)
 # Outputs that must be byte-identical between runs (timings make the rest differ).
-DETERMINISTIC = (".png", ".pdf", "losses.csv", "epochs.csv", "predictions.csv")
 MEMORY_UNITS = {"K": 1 / 1024, "M": 1, "G": 1024, "T": 1024**2}
 
 
@@ -272,20 +271,6 @@ def submitted_jobs(workdir: Path, output: str) -> list[tuple[str, str, str]]:
         assert f"rule {rule}:" in text and "Finished jobid" in text, text[-3000:]
         jobs.append((rule, "/".join(wildcards), job_id))
     return jobs
-
-
-def assert_same_results(workdir: Path, reference: Path) -> None:
-    """The deterministic part of every output equals the reference run's."""
-    config = load_config(workdir)
-    files = expected_outputs(config)
-    for rel in files:
-        a, b = workdir / rel, reference / rel
-        if rel.endswith("metrics.json"):
-            ma, mb = json.loads(a.read_text()), json.loads(b.read_text())
-            assert ma["results"] == mb["results"], rel
-            assert ma["setting"] == mb["setting"] and ma["data"] == mb["data"], rel
-        elif rel.endswith(DETERMINISTIC):
-            assert a.read_bytes() == b.read_bytes(), rel
 
 
 @pytest.mark.slurm

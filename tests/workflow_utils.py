@@ -14,6 +14,7 @@ the copied compiled module is marked newer than the copied sources, so
 from __future__ import annotations
 
 import copy
+import json
 import os
 import shutil
 import subprocess
@@ -64,6 +65,8 @@ SYNTHETIC_SOURCE = "data/synthetic-source"
 DEFAULT_TIMEOUT_S = 900.0
 GRID_KEYS = ("activation", "pooling", "learning_rate", "batch_size", "momentum", "weight_decay")
 SEED_FILES = ("losses.csv", "epochs.csv", "predictions.csv", "model.pt")
+#: Outputs that must be byte-identical between runs (model.pt and metrics timing may differ).
+DETERMINISTIC = (".png", ".pdf", "losses.csv", "epochs.csv", "predictions.csv")
 
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.partial", "build", "*.egg-info")
 
@@ -232,3 +235,16 @@ def job_counts(output: str) -> dict[str, int]:
         if parts[0] != "total":
             counts[parts[0]] = int(parts[1])
     return counts
+
+
+def assert_same_results(workdir: Path, reference: Path) -> None:
+    """Every declared output of ``workdir`` equals ``reference``'s in its deterministic part:
+    metrics.json ``results``, ``setting`` and ``data``; CSVs and figures byte for byte."""
+    for rel in expected_outputs(load_config(workdir)):
+        a, b = workdir / rel, reference / rel
+        if rel.endswith("metrics.json"):
+            ma, mb = json.loads(a.read_text()), json.loads(b.read_text())
+            assert ma["results"] == mb["results"], rel
+            assert ma["setting"] == mb["setting"] and ma["data"] == mb["data"], rel
+        elif rel.endswith(DETERMINISTIC):
+            assert a.read_bytes() == b.read_bytes(), rel
