@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 CORES ?= 2
 
-.PHONY: all run test test-conda bench lint clean
+.PHONY: all run test test-slurm test-conda bench lint clean
 
 all: run
 
@@ -31,6 +31,11 @@ test: $(INSTALLED)
 
 bench: $(INSTALLED)
 	$(PY) bench/bench.py
+
+# The SLURM tests: start a throw-away single-node cluster and write /etc/slurm/slurm.conf
+# (root, slurm-wlm and munge needed; about 2 minutes). Plain `make test` skips them.
+test-slurm: $(INSTALLED)
+	LENET_SLURM_TESTS=1 $(PY) -m pytest -m slurm
 
 # The conda smoke build (rattler-build against a local stub channel; a few minutes).
 test-conda: $(INSTALLED)
