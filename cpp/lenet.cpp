@@ -1,29 +1,8 @@
 #include "lenet.h"
 
-#include "fused.h"
-
 #include <cmath>
-#include <stdexcept>
 
 namespace lenet {
-
-Activation parse_activation(const std::string& name) {
-  if (name == "relu") return Activation::ReLU;
-  if (name == "tanh") return Activation::Tanh;
-  throw std::invalid_argument("activation must be 'relu' or 'tanh', got '" + name + "'");
-}
-
-Pooling parse_pooling(const std::string& name) {
-  if (name == "max") return Pooling::Max;
-  if (name == "avg") return Pooling::Avg;
-  throw std::invalid_argument("pooling must be 'max' or 'avg', got '" + name + "'");
-}
-
-std::string to_string(Activation activation) {
-  return activation == Activation::ReLU ? "relu" : "tanh";
-}
-
-std::string to_string(Pooling pooling) { return pooling == Pooling::Max ? "max" : "avg"; }
 
 LayerImpl::LayerImpl(std::vector<int64_t> weight_shape) {
   const auto outputs = weight_shape.front();
@@ -49,11 +28,6 @@ torch::Tensor LeNet5Impl::pool(const torch::Tensor& x) const {
 }
 
 torch::Tensor LeNet5Impl::forward(const torch::Tensor& x) {
-  // Without autograd on the CPU, the fused kernels compute the same logits faster.
-  if (!torch::GradMode::is_enabled() && x.device().is_cpu() && x.scalar_type() == torch::kFloat32 &&
-      conv1->weight.device().is_cpu() && fused::enabled()) {
-    return fused::logits(*this, x);
-  }
   auto h = pool(activate(torch::conv2d(x, conv1->weight, conv1->bias, 1, 2)));
   h = pool(activate(torch::conv2d(h, conv2->weight, conv2->bias)));
   h = h.flatten(1);
