@@ -227,20 +227,24 @@ void load_state_dict(lenet::LeNet5Impl& model, const py::dict& state) {
   }
 }
 
-// Model files are plain torch.save-format dicts (torch::pickle_save), so torch.load(path) reads
-// them anywhere; written atomically (atomic_file.h).
+// Model files are plain torch.save dicts, so torch.load(path, weights_only=True) reads them
+// anywhere. torch.save serialises them (GIL held); the bytes are written atomically by the
+// one file-writing path of the C++ core (atomic_file.h).
 void save_model(const lenet::LeNet5Impl& model, const std::string& path) {
-  c10::impl::GenericDict tensors(c10::StringType::get(), c10::TensorType::get());
+  py::dict payload;
+  payload["format"] = kFileFormat;
+  payload["version"] = kFileVersion;
+  payload["activation"] = lenet::to_string(model.options().activation);
+  payload["pooling"] = lenet::to_string(model.options().pooling);
+  py::dict tensors;
   for (const auto& item : model.named_parameters()) {
-    tensors.insert(item.key(), item.value().detach().cpu());
+    tensors[py::str(item.key())] = item.value().detach().cpu();
   }
-  c10::impl::GenericDict payload(c10::StringType::get(), c10::AnyType::get());
-  payload.insert("format", std::string(kFileFormat));
-  payload.insert("version", kFileVersion);
-  payload.insert("activation", lenet::to_string(model.options().activation));
-  payload.insert("pooling", lenet::to_string(model.options().pooling));
-  payload.insert("state_dict", tensors);
-  lenet::write_atomically(path, torch::pickle_save(payload));
+  payload["state_dict"] = tensors;
+  auto buffer = py::module_::import("io").attr("BytesIO")();
+  py::module_::import("torch").attr("save")(payload, buffer);
+  const auto bytes = buffer.attr("getvalue")().cast<std::string>();
+  lenet::write_atomically(path, std::vector<char>(bytes.begin(), bytes.end()));
 }
 
 lenet::LeNet5 load_model(const std::string& path) {

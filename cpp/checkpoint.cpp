@@ -4,8 +4,8 @@
 
 #include <torch/serialize.h>
 
+#include <charconv>
 #include <cstring>
-#include <iomanip>
 #include <sstream>
 
 #ifndef LENET_CPP_VERSION
@@ -33,6 +33,13 @@ uint64_t digest(const torch::Tensor& tensor, uint64_t hash) {
   return hash;
 }
 
+// The shortest text that reads back as the same double.
+std::string exact(double value) {
+  char buffer[32];
+  const auto end = std::to_chars(buffer, buffer + sizeof buffer, value).ptr;
+  return {buffer, end};
+}
+
 template <typename T>
 torch::Tensor to_tensor(const std::vector<T>& values, torch::ScalarType type) {
   return torch::tensor(values, torch::TensorOptions(type)).reshape({static_cast<int64_t>(values.size())});
@@ -53,9 +60,10 @@ std::string fingerprint(const TrainOptions& options, const Dataset& train,
   hash = digest(train.images, digest(train.labels, hash));
   if (test) hash = digest(test->images, digest(test->labels, hash));
   std::ostringstream out;
-  out << std::setprecision(17) << "lenet_cpp " << LENET_CPP_VERSION << "; epochs=" << options.epochs
-      << " batch_size=" << options.batch_size << " learning_rate=" << options.sgd.learning_rate
-      << " momentum=" << options.sgd.momentum << " weight_decay=" << options.sgd.weight_decay
+  out << "lenet_cpp " << LENET_CPP_VERSION << "; epochs=" << options.epochs
+      << " batch_size=" << options.batch_size << " learning_rate=" << exact(options.sgd.learning_rate)
+      << " momentum=" << exact(options.sgd.momentum)
+      << " weight_decay=" << exact(options.sgd.weight_decay)
       << " activation=" << to_string(options.model.activation)
       << " pooling=" << to_string(options.model.pooling) << " seed=" << options.seed
       << " kernels=" << to_string(options.kernels) << " device=" << options.device.type()
