@@ -1,6 +1,9 @@
 #include "lenet.h"
 
+#include <ATen/CPUGeneratorImpl.h>
+
 #include <cmath>
+#include <mutex>
 
 namespace lenet {
 
@@ -36,13 +39,34 @@ torch::Tensor LeNet5Impl::forward(const torch::Tensor& x) {
   return torch::linear(h, fc3->weight, fc3->bias);
 }
 
+namespace {
+
+// Fills `tensor` with draws uniform in [-bound, bound) from the generator's raw 32-bit output,
+// in element order, with our own arithmetic: ATen's uniform_ kernel differs by CPU capability
+// (ATEN_CPU_CAPABILITY), which would change the initial weights from one CPU to another.
+void fill_uniform(torch::Tensor& tensor, double bound, at::Generator& generator) {
+  auto values = torch::empty(tensor.sizes(), torch::kFloat32);
+  float* out = values.data_ptr<float>();
+  {
+    std::lock_guard<std::mutex> lock(generator.mutex());
+    auto* source = at::check_generator<at::CPUGeneratorImpl>(generator);
+    for (int64_t i = 0; i < values.numel(); ++i) {
+      const double unit = static_cast<double>(source->random() >> 8) * 0x1p-24;  // [0, 1)
+      out[i] = static_cast<float>(-bound + 2.0 * bound * unit);
+    }
+  }
+  tensor.copy_(values);
+}
+
+}  // namespace
+
 void LeNet5Impl::reset_parameters(at::Generator generator) {
   torch::NoGradGuard no_grad;
   for (auto* layer : {&conv1, &conv2, &fc1, &fc2, &fc3}) {
     auto& weight = (*layer)->weight;
     const double bound = 1.0 / std::sqrt(static_cast<double>(weight[0].numel()));  // 1/sqrt(fan_in)
-    weight.uniform_(-bound, bound, generator);
-    (*layer)->bias.uniform_(-bound, bound, generator);
+    fill_uniform(weight, bound, generator);
+    fill_uniform((*layer)->bias, bound, generator);
   }
 }
 

@@ -31,8 +31,9 @@ class LeNet5Impl : public torch::nn::Module {
 
   torch::Tensor forward(const torch::Tensor& x);
 
-  // Re-draw every parameter from `generator` with PyTorch's default init
-  // (uniform in +-1/sqrt(fan_in)), so a run never touches the global RNG.
+  // Re-draw every parameter from `generator` with PyTorch's default distribution (uniform in
+  // +-1/sqrt(fan_in)), so a run never touches the global RNG; the draws are turned into floats
+  // by our own arithmetic, so the initial weights are the same bits on every CPU.
   void reset_parameters(at::Generator generator);
 
   const LeNet5Options& options() const { return options_; }
