@@ -7,7 +7,7 @@ rule build_extension:
     output:
         EXTENSION,
     params:
-        source_dir=str(SOURCE_DIR),
+        source_dir=SOURCE,
     log:
         LAYOUT.log("build_extension"),
     benchmark:

@@ -8,9 +8,9 @@ rule download_mnist:
     output:
         MANIFEST,
     params:
-        data_dir=DATA_DIR,
+        data_dir=lambda wildcards, output: os.path.dirname(output[0]),
         data=config["data"],
-        source_dir=str(SOURCE_DIR),
+        source_dir=SOURCE,
     log:
         LAYOUT.log("download_mnist"),
     benchmark:

@@ -12,14 +12,14 @@ rule train:
     params:
         hyperparameters=lambda wildcards: SETTINGS[wildcards.setting].as_dict(),
         seeds=SEEDS,
-        data_dir=DATA_DIR,
+        data_dir=lambda wildcards, input: os.path.dirname(input.manifest),
         verify=config["data"]["verify"],
         out_dir=lambda wildcards, output: os.path.dirname(output.metrics),
         train_subset=config["train_subset"],
         test_subset=config["test_subset"],
         device=config["device"],
         progress_every=config["progress_every"],
-        source_dir=str(SOURCE_DIR),
+        source_dir=SOURCE,
     log:
         LAYOUT.log("train", "{setting}"),
     benchmark:
