@@ -19,12 +19,14 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import matplotlib as mpl
 import matplotlib.style
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.typing import ColorType
 
 from .layout import FIGURE_FORMATS, LOSSES_FILE, PREDICTIONS_FILE, seed_dir
 from .results import atomic_path, load_metrics, read_losses, read_predictions
@@ -69,7 +71,7 @@ _CURVE_POINTS = 60  # smoothing window: about total_steps / _CURVE_POINTS steps
 
 @contextlib.contextmanager
 def _style() -> Iterator[None]:
-    with matplotlib.style.context("default"), mpl.rc_context(STYLE):
+    with matplotlib.style.context("default"), mpl.rc_context(cast("dict[Any, Any]", STYLE)):
         yield
 
 
@@ -98,7 +100,8 @@ def smooth(values: np.ndarray, window: int) -> np.ndarray:
     csum = np.cumsum(np.concatenate(([0.0], x)))
     idx = np.arange(1, x.size + 1)
     lo = np.maximum(idx - window, 0)
-    return (csum[idx] - csum[lo]) / (idx - lo)
+    averages: np.ndarray = (csum[idx] - csum[lo]) / (idx - lo)
+    return averages
 
 
 def _window(n_steps: int) -> int:
@@ -181,7 +184,7 @@ class LossCurves:
         return np.array([list(v) for v in self.test_losses.values()], dtype=np.float64)
 
 
-def _draw_training(ax: Axes, curves: LossCurves, color: str, *, label: str) -> None:
+def _draw_training(ax: Axes, curves: LossCurves, color: ColorType, *, label: str) -> None:
     x, sm = curves.epoch_axis(), curves.smoothed()
     ax.plot(x, sm.mean(axis=0), c=color, lw=1.6, label=label)
     if sm.shape[0] > 1:
@@ -319,7 +322,9 @@ def plot_setting(
 def _pooled_confusion(run_dir: Path) -> np.ndarray:
     """Sum of the seeds' confusion matrices recorded in metrics.json."""
     per_seed = load_metrics(run_dir)["results"]["per_seed"]
-    return np.sum([np.asarray(r["confusion"], dtype=np.int64) for r in per_seed.values()], axis=0)
+    matrices = [np.asarray(r["confusion"], dtype=np.int64) for r in per_seed.values()]
+    pooled: np.ndarray = np.sum(matrices, axis=0)
+    return pooled
 
 
 def plot_grid(

@@ -41,4 +41,5 @@ class LeNet5(nn.Module):
         x = torch.flatten(x, 1)
         x = self._act(self.fc1(x))
         x = self._act(self.fc2(x))
-        return self.fc3(x)
+        logits: torch.Tensor = self.fc3(x)
+        return logits
