@@ -150,14 +150,8 @@ def _train(args: argparse.Namespace) -> int:
     from .setting import Hyperparameters
 
     report = _ensure(args)
-    hp = Hyperparameters(
-        activation=args.activation,
-        pooling=args.pooling,
-        learning_rate=args.learning_rate,
-        batch_size=args.batch_size,
-        momentum=args.momentum,
-        weight_decay=args.weight_decay,
-        epochs=args.epochs,
+    hp = Hyperparameters.from_mapping(
+        {key: getattr(args, key) for key in Hyperparameters.field_names()}
     )
     spec = JobSpec(
         hyperparameters=hp,

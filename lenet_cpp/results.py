@@ -125,8 +125,9 @@ class RunInfo(TypedDict):
     device: str
 
 
-class SettingRecord(TypedDict):
-    name: str
+class GridPoint(TypedDict):
+    """A setting's hyperparameters (``Hyperparameters.as_dict()``)."""
+
     activation: str
     pooling: str
     learning_rate: float
@@ -134,6 +135,10 @@ class SettingRecord(TypedDict):
     momentum: float
     weight_decay: float
     epochs: int
+
+
+class SettingRecord(GridPoint):
+    name: str
 
 
 class MetricsRecord(TypedDict):
@@ -150,18 +155,12 @@ class MetricsRecord(TypedDict):
     provenance: dict[str, Any]
 
 
-class SummaryRow(TypedDict):
-    """One row of summary.csv (the columns, in order: ``SUMMARY_COLUMNS``)."""
-
+class _RankedSetting(TypedDict):
     rank: int
     setting: str
-    activation: str
-    pooling: str
-    learning_rate: float
-    batch_size: int
-    momentum: float
-    weight_decay: float
-    epochs: int
+
+
+class _SettingNumbers(TypedDict):
     n_seeds: int
     test_accuracy_mean: float
     test_accuracy_std: float
@@ -172,6 +171,10 @@ class SummaryRow(TypedDict):
     train_time_s_mean: float
     job_wall_time_s: float
     images_per_second: float | None
+
+
+class SummaryRow(_RankedSetting, GridPoint, _SettingNumbers):
+    """One row of summary.csv; its columns, in this order, are ``SUMMARY_COLUMNS``."""
 
 
 SUMMARY_COLUMNS: tuple[str, ...] = tuple(SummaryRow.__annotations__)
@@ -323,16 +326,7 @@ def build_metrics(
             for s, r in results.items()
         },
     )
-    setting = SettingRecord(
-        name=hp.name,
-        activation=hp.activation,
-        pooling=hp.pooling,
-        learning_rate=hp.learning_rate,
-        batch_size=hp.batch_size,
-        momentum=hp.momentum,
-        weight_decay=hp.weight_decay,
-        epochs=hp.epochs,
-    )
+    setting = cast(SettingRecord, {"name": hp.name, **hp.as_dict()})
     return MetricsRecord(
         format=METRICS_FORMAT,
         version=METRICS_VERSION,

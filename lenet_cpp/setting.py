@@ -56,10 +56,13 @@ class Hyperparameters:
             raise ValueError(f"epochs must be >= 0, got {self.epochs}")
 
     @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
+
+    @classmethod
     def from_mapping(cls, values: Mapping[str, object]) -> Hyperparameters:
         """Build from a dict with (a subset of) the field names; unknown keys are an error."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
+        unknown = sorted(set(values) - set(cls.field_names()))
         if unknown:
             raise ValueError(f"unknown hyperparameter(s): {', '.join(unknown)}")
         return cls(**values)  # type: ignore[arg-type]  # checked by __post_init__ and train()
@@ -67,14 +70,7 @@ class Hyperparameters:
     @property
     def name(self) -> str:
         """The grid point's name (``lenet_cpp.layout.setting_name``)."""
-        return setting_name(
-            activation=self.activation,
-            pooling=self.pooling,
-            learning_rate=self.learning_rate,
-            batch_size=self.batch_size,
-            momentum=self.momentum,
-            weight_decay=self.weight_decay,
-        )
+        return setting_name(**{key: getattr(self, key) for key in GRID_KEYS})
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
