@@ -41,9 +41,10 @@ torch::Tensor LeNet5Impl::forward(const torch::Tensor& x) {
 
 namespace {
 
-// Fills `tensor` with draws uniform in [-bound, bound) from the generator's raw 32-bit output,
-// in element order, with our own arithmetic: ATen's uniform_ kernel differs by CPU capability
-// (ATEN_CPU_CAPABILITY), which would change the initial weights from one CPU to another.
+// Fills `tensor` with draws uniform in [-bound, bound) from the low 24 bits of the generator's
+// 32-bit output, in element order, with our own arithmetic: ATen's uniform_ kernel differs by
+// CPU capability (ATEN_CPU_CAPABILITY), which would change the initial weights from one CPU to
+// another. lenet_cpp.reference.cpp_like_init draws the same numbers in Python.
 void fill_uniform(torch::Tensor& tensor, double bound, at::Generator& generator) {
   auto values = torch::empty(tensor.sizes(), torch::kFloat32);
   float* out = values.data_ptr<float>();
@@ -51,7 +52,7 @@ void fill_uniform(torch::Tensor& tensor, double bound, at::Generator& generator)
     std::lock_guard<std::mutex> lock(generator.mutex());
     auto* source = at::check_generator<at::CPUGeneratorImpl>(generator);
     for (int64_t i = 0; i < values.numel(); ++i) {
-      const double unit = static_cast<double>(source->random() >> 8) * 0x1p-24;  // [0, 1)
+      const double unit = static_cast<double>(source->random() & 0xFFFFFFU) * 0x1p-24;  // [0, 1)
       out[i] = static_cast<float>(-bound + 2.0 * bound * unit);
     }
   }

@@ -1,12 +1,25 @@
 # Type stub of the compiled extension lenet_cpp._C (cpp/bindings.cpp), written by hand.
 # tests/test_architecture.py checks that it names exactly the module's public names.
+import os
 from collections.abc import Callable, Mapping
-from typing import TypedDict
+from typing import Literal, TypeAlias, TypedDict
 
+import numpy as np
 import torch
 
 MNIST_MEAN: float
 MNIST_STD: float
+MAX_THREADS: int
+
+#: Images and labels: CPU tensors or NumPy arrays (taken without a copy where possible).
+_ArrayLike: TypeAlias = torch.Tensor | np.ndarray
+_Kernels: TypeAlias = Literal["fused", "libtorch"]
+
+class TrainingDiverged(FloatingPointError):
+    step: int
+    epoch: int
+    learning_rate: float
+    loss: float
 
 class _Evaluation(TypedDict):
     loss: float
@@ -14,7 +27,7 @@ class _Evaluation(TypedDict):
     confusion: torch.Tensor
     predictions: torch.Tensor
 
-def normalize(images: torch.Tensor) -> torch.Tensor: ...
+def normalize(images: _ArrayLike) -> torch.Tensor: ...
 def tune_allocator(mmap_threshold: int = ..., trim_threshold: int = ...) -> bool: ...
 
 class Progress:
@@ -38,15 +51,25 @@ class LeNet5:
     @property
     def device(self) -> str: ...
     def to(self, device: str) -> LeNet5: ...
-    def forward(self, images: torch.Tensor) -> torch.Tensor: ...
-    def __call__(self, images: torch.Tensor) -> torch.Tensor: ...
-    def predict(self, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor: ...
+    def forward(self, images: _ArrayLike, *, kernels: _Kernels | None = None) -> torch.Tensor: ...
+    def __call__(self, images: _ArrayLike, *, kernels: _Kernels | None = None) -> torch.Tensor: ...
+    def predict(
+        self, images: _ArrayLike, batch_size: int = 1000, *, kernels: _Kernels | None = None
+    ) -> torch.Tensor: ...
     def evaluate(
-        self, images: torch.Tensor, targets: torch.Tensor, batch_size: int = 1000
+        self,
+        images: _ArrayLike,
+        targets: _ArrayLike,
+        batch_size: int = 1000,
+        *,
+        kernels: _Kernels | None = None,
     ) -> _Evaluation: ...
+    def gradients(
+        self, images: _ArrayLike, targets: _ArrayLike, *, kernels: _Kernels | None = None
+    ) -> dict[str, torch.Tensor]: ...
     def state_dict(self) -> dict[str, torch.Tensor]: ...
     def load_state_dict(self, state_dict: Mapping[str, torch.Tensor]) -> None: ...
-    def save(self, path: str) -> None: ...
+    def save(self, path: str | os.PathLike[str]) -> None: ...
     @staticmethod
     def load(path: str) -> LeNet5: ...
 
@@ -66,6 +89,10 @@ class TrainResult:
     @property
     def test_predictions(self) -> torch.Tensor | None: ...
     @property
+    def diverged_at_step(self) -> int: ...
+    @property
+    def resumed_from_epoch(self) -> int: ...
+    @property
     def wall_time_s(self) -> float: ...
     @property
     def train_time_s(self) -> float: ...
@@ -73,8 +100,8 @@ class TrainResult:
     def images_per_second(self) -> float: ...
 
 def train(
-    data: torch.Tensor,
-    targets: torch.Tensor,
+    data: _ArrayLike,
+    targets: _ArrayLike,
     epochs: int,
     learning_rate: float,
     *,
@@ -86,8 +113,11 @@ def train(
     seed: int = 0,
     threads: int = 0,
     device: str = "cpu",
-    test_data: torch.Tensor | None = None,
-    test_targets: torch.Tensor | None = None,
+    kernels: _Kernels | None = None,
+    test_data: _ArrayLike | None = None,
+    test_targets: _ArrayLike | None = None,
     progress: Callable[[Progress], object] | None = None,
     progress_every: int = 100,
+    checkpoint: str | os.PathLike[str] | None = None,
+    on_divergence: Literal["raise", "continue"] = "raise",
 ) -> TrainResult: ...

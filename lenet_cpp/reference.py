@@ -98,14 +98,18 @@ def cpp_like_init(model: LeNet5, seed: int) -> torch.Generator:
     """Draw ``model``'s parameters as ``lenet_cpp.train`` does and return the generator.
 
     The C++ trainer seeds one CPU generator with ``seed``, fills each layer's weight then bias
-    uniformly in +-1/sqrt(fan_in), and then draws one ``randperm`` per epoch from it.
+    uniformly in +-1/sqrt(fan_in) from the low 24 bits of one 32-bit draw per value (its own
+    arithmetic, the same on every CPU), and then draws one ``randperm`` per epoch from it.
     """
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for layer in (model.conv1, model.conv2, model.fc1, model.fc2, model.fc3):
             bound = 1.0 / math.sqrt(layer.weight[0].numel())
             for param in layer.parameters(recurse=False):  # weight, then bias
-                param.uniform_(-bound, bound, generator=generator)
+                draws = torch.empty(param.shape, dtype=torch.int64)
+                draws.random_(0, 2**24, generator=generator)
+                unit = draws.double() * 2.0**-24
+                param.copy_((unit * (2.0 * bound)).add(-bound).float())
     return generator
 
 
