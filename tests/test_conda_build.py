@@ -8,8 +8,9 @@ script, package_contents) and that the ``.conda`` installs with py-rattler into 
 where ``lenet_cpp._C`` imports from that prefix and trains. It does not prove that conda-forge's
 pytorch, compilers and sysroot resolve or link: that needs a conda channel.
 
-It compiles the extension once (2-4 minutes on two cores), so it runs only when selected:
-``pytest -m conda`` (as .ci/run does). Any network access fails: proxies point at a dead port.
+It compiles the extension once (2-4 minutes on two cores), so pyproject.toml's pytest options
+deselect it (``-m 'not conda'``); ``pytest -m conda`` runs it (as .ci/run does). Any network
+access fails: proxies point at a dead port.
 """
 
 from __future__ import annotations
@@ -46,12 +47,6 @@ def _load_smoke_module() -> ModuleType:
 
 
 @pytest.fixture
-def only_when_selected(request: pytest.FixtureRequest) -> None:
-    if "conda" not in (request.config.option.markexpr or ""):
-        pytest.skip("smoke build (compiles the extension, 2-4 min): run it with pytest -m conda")
-
-
-@pytest.fixture
 def offline_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep rattler's package cache in tmp_path and make every network access fail."""
     monkeypatch.setenv("RATTLER_CACHE_DIR", str(tmp_path / "rattler-cache"))
@@ -62,7 +57,7 @@ def offline_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NO_PROXY", raising=False)
 
 
-@pytest.mark.usefixtures("only_when_selected", "offline_env")
+@pytest.mark.usefixtures("offline_env")
 def test_smoke_build_installs_and_trains(tmp_path: Path) -> None:
     smoke = _load_smoke_module()
     work = tmp_path / "smoke"
