@@ -59,9 +59,15 @@ def test_batch_size_below_one_is_refused(batch_size):
 
 
 @SHORT
-@given(st.integers(max_value=-1, min_value=INT32["min_value"]))
-def test_negative_threads_are_refused(threads):
-    with pytest.raises(ValueError, match=names("threads") + rf" >= 0, got {threads}$"):
+@given(
+    st.one_of(
+        st.integers(min_value=INT32["min_value"], max_value=-1),
+        st.integers(min_value=4097, max_value=INT32["max_value"]),
+    )
+)
+def test_threads_outside_their_range_are_refused(threads):
+    """Negative counts, and counts beyond the machine's limit (a few per CPU), are refused."""
+    with pytest.raises(ValueError, match=names("threads") + rf" in 0\.\.\d+ .*, got {threads}$"):
         call_train(threads=threads)
 
 

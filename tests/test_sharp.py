@@ -2,7 +2,7 @@
 
 Every test here was written to fail on a named mutation of the code under test (given in its
 docstring): a held GIL, ignored weight decay, a mis-weighted partial batch, one colour for all
-points, a reused shuffle order, seeds that run one after another.
+points, a reused shuffle order. (Seeds that run one after another: tests/test_seeds.py.)
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from torch.nn import functional as F
 import lenet_cpp
 from lenet_cpp.plotting import predictions_figure
 from lenet_cpp.reference import LeNet5 as ReferenceLeNet5
+from lenet_cpp.reference import cpp_like_init
 from lenet_cpp.synthetic import make_synthetic_mnist
 
 KERNELS = ["fused", "libtorch"]
-LAYERS = ("conv1", "conv2", "fc1", "fc2", "fc3")
 # Small enough that w - LR_ZERO * grad == w in float32 for every weight: training leaves the
 # model as it was initialised, so every step's loss is a function of the batch alone.
 LR_ZERO = 1e-30
@@ -32,10 +32,6 @@ LR_ZERO = 1e-30
 @pytest.fixture(scope="module")
 def data() -> tuple[torch.Tensor, torch.Tensor]:
     return make_synthetic_mnist(200, seed=31)
-
-
-def use_kernels(monkeypatch: pytest.MonkeyPatch, kernels: str) -> None:
-    monkeypatch.setenv("LENET_CPP_KERNELS", kernels)
 
 
 def reference_model(activation: str, pooling: str, seed: int) -> ReferenceLeNet5:
@@ -53,16 +49,9 @@ def per_sample_losses(model: torch.nn.Module, images: torch.Tensor, labels: torc
 
 def shuffle_orders(n: int, epochs: int, seed: int) -> list[torch.Tensor]:
     """The documented draw order of ``train``: one CPU generator seeded with ``seed`` initialises
-    conv1..fc3 (weight, then bias, each uniform(-1/sqrt(fan_in), +1/sqrt(fan_in))), then draws one
-    ``randperm(n)`` per epoch. Pinned here in one place; change it with cpp/trainer.cpp."""
-    generator = torch.Generator().manual_seed(seed)
+    the model (``reference.cpp_like_init``), then draws one ``randperm(n)`` per epoch."""
     model = ReferenceLeNet5()
-    with torch.no_grad():
-        for name in LAYERS:
-            layer = getattr(model, name)
-            bound = 1.0 / layer.weight[0].numel() ** 0.5
-            layer.weight.uniform_(-bound, bound, generator=generator)
-            layer.bias.uniform_(-bound, bound, generator=generator)
+    generator = cpp_like_init(model, seed)
     initial = lenet_cpp.LeNet5(seed=seed).state_dict()
     assert all(torch.equal(t, initial[k]) for k, t in model.state_dict().items()), "init changed"
     return [torch.randperm(n, generator=generator) for _ in range(epochs)]
@@ -149,18 +138,17 @@ def torch_sgd(
 @pytest.mark.parametrize("kernels", KERNELS)
 @pytest.mark.parametrize("momentum", [0.0, 0.9])
 @pytest.mark.parametrize(("activation", "pooling"), [("relu", "max"), ("tanh", "avg")])
-def test_sgd_with_weight_decay_matches_torch_optim(
-    data, monkeypatch, kernels, momentum, activation, pooling
-):
+def test_sgd_with_weight_decay_matches_torch_optim(data, kernels, momentum, activation, pooling):
     """Mutations: weight decay ignored (with or without momentum), applied with the wrong sign,
     applied after the momentum buffer (decoupled), momentum without weight decay in the buffer.
-    Each moves the weights by ~1e-3 after 12 steps; the paths agree with torch to ~1e-7."""
-    use_kernels(monkeypatch, kernels)
+    After 12 steps, ignoring or flipping weight decay moves some weight by >= 2e-3, decoupling it
+    by >= 8e-6 (without momentum); both paths agree with torch to <= 2e-7 (tolerance 2e-6).
+    (lr 0.05: at 0.1 the relu/max run with momentum is chaotic enough to amplify rounding.)"""
     images, labels = data
-    n, steps, lr, wd, seed = images.shape[0], 12, 0.1, 0.02, 5
+    n, steps, lr, wd, seed = images.shape[0], 12, 0.05, 0.02, 5
     result = lenet_cpp.train(
         images, labels, steps, lr, batch_size=n, momentum=momentum, weight_decay=wd,
-        activation=activation, pooling=pooling, seed=seed, threads=1,
+        activation=activation, pooling=pooling, seed=seed, threads=1, kernels=kernels,
     )  # fmt: skip
     reference = reference_model(activation, pooling, seed)
     expected_losses = torch_sgd(reference, images, labels, steps, lr, momentum, wd)
@@ -175,18 +163,15 @@ def test_sgd_with_weight_decay_matches_torch_optim(
 
 @pytest.mark.parametrize("kernels", KERNELS)
 @pytest.mark.parametrize("batch_size", [32, 64, 199])
-def test_epoch_loss_is_the_mean_over_samples_with_a_partial_last_batch(
-    data, monkeypatch, kernels, batch_size
-):
+def test_epoch_loss_is_the_mean_over_samples_with_a_partial_last_batch(data, kernels, batch_size):
     """With a learning rate too small to move any weight, an epoch's train_loss is the mean of
     the per-sample losses of the initial model, whatever the batches (200 samples: the last
     batch has 8, 8 or 1 of them). Mutations: the partial batch weighted as a full one, the epoch
     loss taken as the mean of the step losses, dividing by steps * batch_size."""
-    use_kernels(monkeypatch, kernels)
     images, labels = data
     n, seed = images.shape[0], 9
     result = lenet_cpp.train(
-        images, labels, 2, LR_ZERO, batch_size=batch_size, seed=seed, threads=1
+        images, labels, 2, LR_ZERO, batch_size=batch_size, seed=seed, threads=1, kernels=kernels
     )
     initial = lenet_cpp.LeNet5(seed=seed).state_dict()
     for name, tensor in result.model.state_dict().items():
@@ -212,16 +197,22 @@ def test_epoch_loss_is_the_mean_over_samples_with_a_partial_last_batch(
 
 
 @pytest.mark.parametrize("kernels", KERNELS)
-def test_every_epoch_draws_a_new_order(data, monkeypatch, kernels):
+def test_every_epoch_draws_a_new_order(data, kernels):
     """With the model frozen (LR_ZERO), step losses depend only on which samples form each batch:
     a reused order gives bit-identical epochs, no shuffle gives the data order's batch means.
     Mutations: randperm drawn once before the epoch loop, the generator reseeded every epoch,
     no shuffle at all."""
-    use_kernels(monkeypatch, kernels)
     images, labels = data
     n, batch_size, epochs, seed = images.shape[0], 20, 3, 4
     result = lenet_cpp.train(
-        images, labels, epochs, LR_ZERO, batch_size=batch_size, seed=seed, threads=1
+        images,
+        labels,
+        epochs,
+        LR_ZERO,
+        batch_size=batch_size,
+        seed=seed,
+        threads=1,
+        kernels=kernels,
     )
     per_epoch = result.step_losses.view(epochs, -1)
     for first, second in itertools.combinations(range(epochs), 2):
@@ -232,15 +223,21 @@ def test_every_epoch_draws_a_new_order(data, monkeypatch, kernels):
 
 
 @pytest.mark.parametrize("kernels", KERNELS)
-def test_epoch_orders_match_the_reference_generator(data, monkeypatch, kernels):
+def test_epoch_orders_match_the_reference_generator(data, kernels):
     """Each epoch's batches are exactly ``randperm(n)`` drawn after the initialisation from the
     run's generator (see ``shuffle_orders``): epoch e's step losses are the per-sample losses
     averaged over those batches, and epoch 1's order does not explain epoch 2's losses."""
-    use_kernels(monkeypatch, kernels)
     images, labels = data
     n, batch_size, epochs, seed = images.shape[0], 32, 3, 12
     result = lenet_cpp.train(
-        images, labels, epochs, LR_ZERO, batch_size=batch_size, seed=seed, threads=1
+        images,
+        labels,
+        epochs,
+        LR_ZERO,
+        batch_size=batch_size,
+        seed=seed,
+        threads=1,
+        kernels=kernels,
     )
     losses, _ = per_sample_losses(reference_model("relu", "max", seed), images, labels)
     orders = shuffle_orders(n, epochs, seed)
@@ -288,38 +285,3 @@ def test_misclassified_points_have_their_own_colour():
     assert red > max(green, blue) + 0.3, "misclassified points are drawn in red"
     legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert any(t.startswith("misclassified") for t in legend)
-
-
-# ---------------------------------------------------------------- concurrent seeds
-
-
-def _seed_api():
-    """train_seeds and its inputs, from where the package keeps them (lenet_cpp.runner is being
-    split into lenet_cpp.seeds / lenet_cpp.setting)."""
-    try:
-        from lenet_cpp.seeds import train_seeds
-        from lenet_cpp.setting import Hyperparameters, TrainData
-    except ImportError:
-        from lenet_cpp.runner import Hyperparameters, TrainData, train_seeds
-    return train_seeds, Hyperparameters, TrainData
-
-
-def test_seeds_run_at_the_same_time(data):
-    """Both seeds must be inside train() at once to pass the barrier. Mutations: one seed at a
-    time (in the calling thread, or in a fresh thread per seed joined before the next starts);
-    a sequential run breaks the barrier after its timeout and the error propagates."""
-    train_seeds, hyperparameters, train_data = _seed_api()
-    images, labels = data
-    test_images, test_labels = make_synthetic_mnist(50, seed=33)
-    inputs = train_data.from_arrays((images, labels), (test_images, test_labels))
-    barrier = threading.Barrier(2, timeout=10)
-    met: dict[int, int] = {}
-
-    def progress(seed: int, p: lenet_cpp.Progress) -> None:
-        if p.step == 2:
-            met[seed] = barrier.wait()
-
-    hp = hyperparameters(learning_rate=0.05, batch_size=50, epochs=1)
-    results = train_seeds(inputs, hp, [0, 1], progress=progress, progress_every=1)
-    assert sorted(met) == [0, 1] and sorted(met.values()) == [0, 1]
-    assert sorted(results) == [0, 1]
