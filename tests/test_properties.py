@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import math
 import re
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -137,8 +138,9 @@ def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @SHORT
 @given(array=UINT8_ARRAYS, suffix=SUFFIXES, as_tensor=st.booleans())
 def test_idx_round_trip(scratch, array, suffix, as_tensor):
-    path = scratch / f"round{suffix}"
+    path = Path(tempfile.mkdtemp(dir=scratch)) / "new" / "dirs" / f"round{suffix}"
     write_idx(path, torch.from_numpy(array.copy()) if as_tensor else array)
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left
     back = read_idx(path)
     assert back.dtype == torch.uint8
     assert tuple(back.shape) == array.shape
