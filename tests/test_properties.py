@@ -149,6 +149,16 @@ def test_idx_round_trip(scratch, array, suffix, as_tensor):
     raw = gzip.decompress(path.read_bytes()) if suffix.endswith(".gz") else path.read_bytes()
     assert len(raw) == 4 + 4 * array.ndim + array.size
     assert raw[:4] == bytes([0, 0, 0x08, array.ndim])
+    if suffix.endswith(".gz"):
+        assert path.read_bytes()[4:8] == bytes(4)  # gzip header mtime 0: reproducible bytes
+
+
+def test_idx_writer_refuses_dimensions_beyond_uint32(scratch):
+    """A zero-stride view: 2**32 elements, one byte of memory."""
+    huge = np.broadcast_to(np.uint8(0), (2**32,))
+    with pytest.raises(ValueError, match=r"dimension too large for IDX: \(4294967296,\)"):
+        write_idx(scratch / "huge.idx", huge)
+    assert not (scratch / "huge.idx").exists()
 
 
 @SHORT
