@@ -67,6 +67,13 @@ def _add_train_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     p.add_argument("--sequential", action="store_true", help="train the seeds one after another")
     p.add_argument("--device", default="cpu", help="cpu or cuda (%(default)s)")
+    p.add_argument(
+        "--kernels",
+        choices=("fused", "libtorch"),
+        default=None,
+        help="fused (the CPU default: the same bits on every CPU) or libtorch (the reference; "
+        "the CUDA default)",
+    )
     p.add_argument("--train-subset", type=int, default=None, help="use the first N train images")
     p.add_argument("--test-subset", type=int, default=None, help="use the first N test images")
     p.add_argument(
@@ -77,6 +84,13 @@ def _add_train_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         type=int,
         default=PROGRESS_EVERY,
         help="steps per progress update (%(default)s)",
+    )
+    p.add_argument(
+        "--checkpoint-dir",
+        type=Path,
+        default=None,
+        help="end-of-epoch checkpoints: a rerun after a kill resumes from them "
+        "(default: OUT_DIR/checkpoints; removed when the run completes)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -166,6 +180,8 @@ def _train(args: argparse.Namespace) -> int:
         test_subset=args.test_subset,
         progress_every=args.progress_every,
         data_info={"source": report.source},
+        kernels=args.kernels,
+        checkpoint_dir=args.checkpoint_dir or args.out_dir / "checkpoints",
     )
     bar = _ProgressBar(len(args.seeds), enabled=not args.no_progress)
     try:

@@ -32,6 +32,8 @@ def main(smk: Any) -> None:
             test_subset=smk.params.test_subset,
             progress_every=smk.params.progress_every,
             source_dir=Path(smk.params.source_dir),
+            kernels=smk.params.kernels,
+            checkpoint_dir=Path(smk.params.checkpoint_dir),
         )
         run_job(spec, progress=lambda seed, p: log.info("seed %d: %r", seed, p))
 
