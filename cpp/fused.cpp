@@ -60,11 +60,11 @@ void unpack(const torch::Tensor& params, LeNet5Impl& model) {
 
 Workspace::Workspace() {
   constexpr int64_t kPixels = kernels::kPadded * kernels::kPadded;
-  const std::array<int64_t, 14> sizes = {
-      kPixels * L, 6 * 784 * L, 6 * 196 * L, 6 * 196 * L, 151 * kLd2, 16 * kLd2, 401 * L,
-      121 * L,     85 * L,      10 * L,      10 * L,      84 * L,     120 * L,   400 * L};
-  std::array<float**, 14> parts = {&x,  &a1,     &p1,      &dp1, &cols2, &a2,  &p2,
-                                   &h1, &h2,     &logits,  &dlogits, &dh2, &dh1, &dp2};
+  const std::array<int64_t, 15> sizes = {
+      kPixels * L, 6 * 784 * L, 6 * 196 * L, 6 * 196 * L, 151 * kLd2, 16 * kLd2, 401 * L,    121 * L,
+      85 * L,      10 * L,      10 * L,      84 * L,      120 * L,    400 * L,   401 * L};
+  std::array<float**, 15> parts = {&x,  &a1,     &p1,      &dp1,     &cols2, &a2,  &p2, &h1,
+                                   &h2, &logits, &dlogits, &dh2,     &dh1,   &dp2, &xt};
   int64_t total = 0;
   for (const auto size : sizes) total += aligned(size);
   floats_ = torch::zeros({total}, torch::kFloat32);
@@ -112,15 +112,19 @@ kernels::LossTotals forward_backward(const float* params, const LeNet5Options& o
   scheduling_point();
   const auto totals = kernels::softmax_cross_entropy(ws.logits, labels, count,
                                                      1.0F / static_cast<float>(batch), ws.dlogits);
-  // fully connected layers: weight gradient (summed over the shard's lanes), then the gradient
-  // of the layer's input (the weights transposed: a_row = 1, a_col = the row stride)
-  lane_dot(10, 85, L, ws.dlogits, L, ws.h2, L, grad + kFc3.offset, 85);
+  // fully connected layers: the weight gradient (a product over the shard's lanes, with the
+  // layer's input transposed into xt), then the gradient of the layer's input (the weights
+  // transposed: a_row = 1, a_col = the row stride)
+  kernels::transpose(ws.h2, 85, L, ws.xt);
+  lane_gemm(10, L, 85, ws.dlogits, L, 1, ws.xt, 85, grad + kFc3.offset, 85);
   lane_gemm(84, 10, L, weights(params, kFc3), 1, 85, ws.dlogits, L, ws.dh2, L);
   kernels::activation_backward(act, ws.h2, ws.dh2, 84 * L);
-  lane_dot(84, 121, L, ws.dh2, L, ws.h1, L, grad + kFc2.offset, 121);
+  kernels::transpose(ws.h1, 121, L, ws.xt);
+  lane_gemm(84, L, 121, ws.dh2, L, 1, ws.xt, 121, grad + kFc2.offset, 121);
   lane_gemm(120, 84, L, weights(params, kFc2), 1, 121, ws.dh2, L, ws.dh1, L);
   kernels::activation_backward(act, ws.h1, ws.dh1, 120 * L);
-  lane_dot(120, 401, L, ws.dh1, L, ws.p2, L, grad + kFc1.offset, 401);
+  kernels::transpose(ws.p2, 401, L, ws.xt);
+  lane_gemm(120, L, 401, ws.dh1, L, 1, ws.xt, 401, grad + kFc1.offset, 401);
   lane_gemm(400, 120, L, weights(params, kFc1), 1, 401, ws.dh1, L, ws.dp2, L);
 
   // conv2: the pre-activation gradient replaces a2, the im2col gradient replaces cols2

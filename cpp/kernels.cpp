@@ -164,11 +164,16 @@ inline const Vec* lanes_at(const float* p) { return reinterpret_cast<const Vec*>
 namespace {
 
 // Rows [i, i + kRows) of lane_gemm, 32 columns at a time: the accumulators stay in registers.
+// Columns past the last multiple of 32 are summed one by one, in the same order.
 template <int64_t kRows>
-__attribute__((always_inline)) inline void lane_gemm_rows(int64_t i, int64_t k, int64_t n, const float* __restrict__ a,
-                           int64_t a_row, int64_t a_col, const float* __restrict__ b, int64_t ldb,
-                           float* __restrict__ c, int64_t ldc) {
-  for (int64_t col = 0; col < n; col += L) {
+__attribute__((always_inline)) inline void lane_gemm_rows(int64_t i, int64_t k, int64_t n,
+                                                          const float* __restrict__ a,
+                                                          int64_t a_row, int64_t a_col,
+                                                          const float* __restrict__ b,
+                                                          int64_t ldb, float* __restrict__ c,
+                                                          int64_t ldc) {
+  int64_t col = 0;
+  for (; col + L <= n; col += L) {
     Vec acc[kRows][kHalves] = {};
     for (int64_t j = 0; j < k; ++j) {
       const Vec* v = lanes_at(b + j * ldb + col);
@@ -180,6 +185,13 @@ __attribute__((always_inline)) inline void lane_gemm_rows(int64_t i, int64_t k, 
     for (int64_t r = 0; r < kRows; ++r) {
       Vec* out = reinterpret_cast<Vec*>(c + (i + r) * ldc + col);
       for (int64_t h = 0; h < kHalves; ++h) out[h] = acc[r][h];
+    }
+  }
+  for (; col < n; ++col) {
+    for (int64_t r = 0; r < kRows; ++r) {
+      float sum = 0.0F;
+      for (int64_t j = 0; j < k; ++j) sum += a[(i + r) * a_row + j * a_col] * b[j * ldb + col];
+      c[(i + r) * ldc + col] = sum;
     }
   }
 }
@@ -196,20 +208,27 @@ __attribute__((always_inline)) inline float tree_sum(const Vec (&partials)[kHalv
   return t[0];
 }
 
-// Rows [i, i + kRows) of lane_dot against row j of x.
-template <int64_t kRows>
-__attribute__((always_inline)) inline void lane_dot_rows(int64_t i, int64_t j, int64_t length, const float* __restrict__ d,
-                          int64_t ldd, const float* __restrict__ x, int64_t ldx,
-                          float* __restrict__ c, int64_t ldc) {
-  Vec acc[kRows][kHalves] = {};
+// Rows [i, i + kRows) of lane_dot against rows [j, j + kCols) of x.
+template <int64_t kRows, int64_t kCols>
+__attribute__((always_inline)) inline void lane_dot_block(int64_t i, int64_t j, int64_t length,
+                                                          const float* __restrict__ d,
+                                                          int64_t ldd,
+                                                          const float* __restrict__ x,
+                                                          int64_t ldx, float* __restrict__ c,
+                                                          int64_t ldc) {
+  Vec acc[kRows][kCols][kHalves] = {};
   for (int64_t q = 0; q < length; q += L) {
-    const Vec* v = lanes_at(x + j * ldx + q);
     for (int64_t r = 0; r < kRows; ++r) {
       const Vec* g = lanes_at(d + (i + r) * ldd + q);
-      for (int64_t h = 0; h < kHalves; ++h) acc[r][h] += g[h] * v[h];
+      for (int64_t s = 0; s < kCols; ++s) {
+        const Vec* v = lanes_at(x + (j + s) * ldx + q);
+        for (int64_t h = 0; h < kHalves; ++h) acc[r][s][h] += g[h] * v[h];
+      }
     }
   }
-  for (int64_t r = 0; r < kRows; ++r) c[(i + r) * ldc + j] = tree_sum(acc[r]);
+  for (int64_t r = 0; r < kRows; ++r) {
+    for (int64_t s = 0; s < kCols; ++s) c[(i + r) * ldc + j + s] = tree_sum(acc[r][s]);
+  }
 }
 
 constexpr int64_t kBlockRows = 4;
@@ -229,10 +248,12 @@ LENET_VECTORIZE void lane_dot(int64_t m, int64_t n, int64_t length, const float*
                               const float* x, int64_t ldx, float* c, int64_t ldc) {
   int64_t i = 0;
   for (; i + kBlockRows <= m; i += kBlockRows) {
-    for (int64_t j = 0; j < n; ++j) lane_dot_rows<kBlockRows>(i, j, length, d, ldd, x, ldx, c, ldc);
+    int64_t j = 0;
+    for (; j + 2 <= n; j += 2) lane_dot_block<kBlockRows, 2>(i, j, length, d, ldd, x, ldx, c, ldc);
+    for (; j < n; ++j) lane_dot_block<kBlockRows, 1>(i, j, length, d, ldd, x, ldx, c, ldc);
   }
   for (; i < m; ++i) {
-    for (int64_t j = 0; j < n; ++j) lane_dot_rows<1>(i, j, length, d, ldd, x, ldx, c, ldc);
+    for (int64_t j = 0; j < n; ++j) lane_dot_block<1, 1>(i, j, length, d, ldd, x, ldx, c, ldc);
   }
 }
 
@@ -387,6 +408,12 @@ LossTotals softmax_cross_entropy(const float* logits, const int64_t* labels, int
     dlogits[label * L + i] -= scale;
   }
   return totals;
+}
+
+void transpose(const float* in, int64_t rows, int64_t cols, float* out) {
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t col = 0; col < cols; ++col) out[col * rows + r] = in[r * cols + col];
+  }
 }
 
 LENET_VECTORIZE void add(float* __restrict__ acc, const float* __restrict__ x, int64_t count) {
