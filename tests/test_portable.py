@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # Trains, evaluates and predicts with the fused kernels (tanh and avg pooling exercise the own
 # exp/tanh/log; several threads exercise the shard order) and prints the SHA-256 of every result.
 PROBE = """
-import hashlib, json, sys, torch, lenet_cpp
+import hashlib, json, sys, torch, lenet_cpp, lenet_cpp._C
 from lenet_cpp.synthetic import make_synthetic_mnist
 
 def digest(*tensors):
