@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 CORES ?= 2
 
-.PHONY: all run test test-conda bench lint clean
+.PHONY: all run test test-slurm test-conda mutation mutation-cpp bench lint clean
 
 all: run
 
@@ -29,8 +29,24 @@ run: $(INSTALLED)
 test: $(INSTALLED)
 	$(PY) -m pytest
 
+# Mutation testing, a habit rather than a CI gate (README, Testing). mutmut mutates the Python
+# package in mutants/ and runs the fast tests against each mutant; `mutmut browse` shows them.
+mutation: $(INSTALLED)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/mutmut run --max-children $(CORES)
+	$(VENV)/bin/mutmut results
+
+# The hand-written C++ mutations of tools/cpp_mutants.yaml: each is built and tested in a
+# scratch copy of the checkout (the sources here are never changed).
+mutation-cpp: $(INSTALLED)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) tools/cpp_mutants.py
+
 bench: $(INSTALLED)
 	$(PY) bench/bench.py
+
+# The SLURM tests: start a throw-away single-node cluster and write /etc/slurm/slurm.conf
+# (root, slurm-wlm and munge needed; about 2 minutes). Plain `make test` skips them.
+test-slurm: $(INSTALLED)
+	LENET_SLURM_TESTS=1 $(PY) -m pytest -m slurm
 
 # The conda smoke build (rattler-build against a local stub channel; a few minutes).
 test-conda: $(INSTALLED)
@@ -42,4 +58,4 @@ lint: $(INSTALLED)
 	$(VENV)/bin/mypy
 
 clean:
-	rm -rf build lenet_cpp/_C*.so results logs benchmarks .snakemake report.html
+	rm -rf build lenet_cpp/_C*.so results logs benchmarks .snakemake report.html mutants

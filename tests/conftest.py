@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 from pathlib import Path
 
@@ -12,6 +13,22 @@ from lenet_cpp.synthetic import write_synthetic_mnist
 
 SYNTHETIC_N_TRAIN = 512
 SYNTHETIC_N_TEST = 128
+#: Tests marked ``slurm`` start daemons and write /etc/slurm/slurm.conf: they run only when this
+#: variable is 1 (``make test-slurm``, .ci/run), never in a plain ``make test``.
+SLURM_OPT_IN = "LENET_SLURM_TESTS"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip the ``slurm`` tests before any of their fixtures runs unless they were asked for."""
+    if os.environ.get(SLURM_OPT_IN) == "1":
+        return
+    skip = pytest.mark.skip(
+        reason=f"starts a SLURM cluster and writes /etc/slurm: set {SLURM_OPT_IN}=1 "
+        "(make test-slurm) to run it"
+    )
+    for item in items:
+        if item.get_closest_marker("slurm") is not None:
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")

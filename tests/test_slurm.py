@@ -4,7 +4,8 @@ The session fixture starts munged, slurmctld and slurmd with tests/slurm/start_c
 stops them with tests/slurm/stop_cluster.sh. Workflows run with profiles/slurm as shipped; the
 only command-line additions are those a cluster without an accounting database needs, short
 polling intervals and (for the pipeline) keeping the logs of successful jobs as evidence. The
-cluster tests are marked `slurm`; set LENET_REQUIRE_SLURM=1 (CI does) to turn their skip into a
+cluster tests are marked `slurm` and run only with LENET_SLURM_TESTS=1 (tests/conftest.py; make
+test-slurm and CI set it); set LENET_REQUIRE_SLURM=1 (CI does) to turn their skip into a
 failure. The pipeline test runs the test workflow of tests/test_pipeline.py (config/test.yaml on
 synthetic MNIST, in a throw-away copy of the tree) once through SLURM and once locally.
 """
