@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 CORES ?= 2
 
-.PHONY: all run test test-conda bench lint clean
+.PHONY: all run test test-conda sdist bench lint clean
 
 all: run
 
@@ -32,6 +32,13 @@ test: $(INSTALLED)
 bench: $(INSTALLED)
 	$(PY) bench/bench.py
 
+# The source distribution that recipe/ builds from (dist/lenet_cpp-<version>.tar.gz): the C++
+# sources, the package and the workflow (MANIFEST.in). Prints its sha256 for the recipe.
+sdist: $(INSTALLED)
+	rm -f dist/lenet_cpp-*.tar.gz
+	$(PY) -m build --sdist --no-isolation --outdir dist .
+	sha256sum dist/lenet_cpp-*.tar.gz
+
 # The conda smoke build (rattler-build against a local stub channel; a few minutes).
 test-conda: $(INSTALLED)
 	$(PY) -m pytest -m conda
@@ -41,4 +48,4 @@ lint: $(INSTALLED)
 	$(VENV)/bin/ruff format --check .
 
 clean:
-	rm -rf build lenet_cpp/_C*.so results logs benchmarks .snakemake report.html
+	rm -rf build dist lenet_cpp/_C*.so results logs benchmarks .snakemake report.html
