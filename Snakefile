@@ -21,7 +21,11 @@ rule all:
         figure_targets(),
 
 
-include: "rules/build.smk"
+if BUILDS_EXTENSION:
+
+    include: "rules/build.smk"
+
+
 include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/figures.smk"

@@ -8,6 +8,7 @@ import sysconfig
 from pathlib import Path
 
 from snakemake.settings.types import DeploymentMethod
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 
@@ -31,6 +32,14 @@ def workdir_relative(path):
 
 SOURCE_DIR = Path(config["source_dir"] or workflow.basedir).resolve()
 SOURCE = workdir_relative(SOURCE_DIR)
+# A source checkout (cpp/ beside the Snakefile, or config source_dir) builds lenet_cpp._C in
+# place and its jobs import lenet_cpp from there. The workflow shipped inside the installed
+# package (lenet_cpp/workflow, run by `lenet-cpp pipeline`) builds nothing: its jobs import the
+# installed lenet_cpp and its compiled module.
+BUILDS_EXTENSION = (SOURCE_DIR / "cpp").is_dir()
+# Where the jobs import lenet_cpp from ("" = the installed package).
+IMPORT_DIR = str(SOURCE_DIR) if BUILDS_EXTENSION else ""
+PACKAGE_DIR = SOURCE_DIR / "lenet_cpp" if BUILDS_EXTENSION else Path(workflow.basedir).parent
 
 
 def source_file(relative):
@@ -38,8 +47,30 @@ def source_file(relative):
     return os.path.normpath(os.path.join(SOURCE, relative))
 
 
-# The compiled module that build_extension writes and every job imports.
-EXTENSION = source_file(f"lenet_cpp/_C{sysconfig.get_config_var('EXT_SUFFIX')}")
+def job_python_version():
+    """``3.11``: the Python the jobs run. Under --sdm conda that is environment.yml's (its
+    ``python X.Y.*`` pin), which need not be the one running Snakemake."""
+    if not USES_CONDA:
+        return f"{sys.version_info.major}.{sys.version_info.minor}"
+    environment = Path(workflow.basedir, "environment.yml").read_text()
+    match = re.search(r"^\s*-\s*python\s+(\d+)\.(\d+)\.\*\s*$", environment, re.MULTILINE)
+    if match is None:
+        raise WorkflowError("environment.yml must pin python as `python X.Y.*`")
+    return f"{match[1]}.{match[2]}"
+
+
+def extension_suffix():
+    """EXT_SUFFIX (``.cpython-311-x86_64-linux-gnu.so``) of the Python the jobs run."""
+    suffix = sysconfig.get_config_var("EXT_SUFFIX")
+    return re.sub(r"cpython-\d+", "cpython-" + job_python_version().replace(".", ""), suffix)
+
+
+# The compiled module that build_extension writes (source checkout) or that the installed
+# package carries, and that every job imports.
+if BUILDS_EXTENSION:
+    EXTENSION = source_file(f"lenet_cpp/_C{extension_suffix()}")
+else:
+    EXTENSION = str(PACKAGE_DIR / f"_C{extension_suffix()}")
 CPP_SOURCES = sorted(
     source_file(os.path.relpath(p, SOURCE_DIR))
     for pattern in ("cpp/*.h", "cpp/*.cpp")
@@ -49,7 +80,9 @@ CPP_SOURCES = sorted(
 
 def package_modules(*names):
     """Python modules of lenet_cpp a job runs (so that editing one reruns the job)."""
-    return [source_file(f"lenet_cpp/{name}.py") for name in names]
+    if BUILDS_EXTENSION:
+        return [source_file(f"lenet_cpp/{name}.py") for name in names]
+    return [str(PACKAGE_DIR / f"{name}.py") for name in names]
 
 
 DATA_DIR = config["data"]["dir"].rstrip("/")

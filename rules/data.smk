@@ -8,7 +8,7 @@ rule download_mnist:
     params:
         data_dir=lambda wildcards, output: os.path.dirname(output[0]),
         options=download_options(config["data"]),
-        source_dir=lambda wildcards: str(SOURCE_DIR),
+        source_dir=IMPORT_DIR,
         python=PYTHON,
     log:
         "logs/download_mnist.log",

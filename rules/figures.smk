@@ -36,7 +36,7 @@ rule plot_setting:
         ),
     params:
         run_dir=lambda wildcards, input: os.path.dirname(input.metrics),
-        source_dir=lambda wildcards: str(SOURCE_DIR),
+        source_dir=IMPORT_DIR,
     log:
         "logs/plot_setting/{setting}.log",
     benchmark:
@@ -89,7 +89,7 @@ rule summarize_grid:
         ),
     params:
         settings=list(SETTINGS),
-        source_dir=lambda wildcards: str(SOURCE_DIR),
+        source_dir=IMPORT_DIR,
     log:
         "logs/summarize_grid.log",
     benchmark:

@@ -19,7 +19,7 @@ rule train:
         test_subset=config["test_subset"],
         device=config["device"],
         progress_every=config["progress_every"],
-        source_dir=lambda wildcards: str(SOURCE_DIR),
+        source_dir=IMPORT_DIR,
     log:
         "logs/train/{setting}.log",
     benchmark:

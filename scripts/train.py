@@ -30,7 +30,7 @@ def main(smk: Any) -> None:
             progress=lambda seed, p: log.info("seed %d: %r", seed, p),
             progress_every=smk.params.progress_every,
             data_info={"dir": smk.params.data_dir, "md5": file_md5s(smk.input.data)},
-            source_dir=smk.params.source_dir,
+            source_dir=smk.params.source_dir or None,  # "": the installed package
         )
 
 
