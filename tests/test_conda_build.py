@@ -12,7 +12,7 @@ installs the same sdist into a fresh venv (no index, no build isolation) and run
 command. Neither proves that conda-forge's pytorch, compilers and sysroot resolve or link:
 that needs a conda channel.
 
-Each compiles the extension once (2-4 minutes on two cores), so they run only when selected:
+Each compiles the extension once (4-8 minutes on two busy cores), so they run only when selected:
 ``pytest -m conda`` (as .ci/run does). Any network access fails: proxies point at a dead port.
 """
 
@@ -54,7 +54,7 @@ def _load_smoke_module() -> ModuleType:
 @pytest.fixture
 def only_when_selected(request: pytest.FixtureRequest) -> None:
     if "conda" not in (request.config.option.markexpr or ""):
-        pytest.skip("smoke build (compiles the extension, 2-4 min): run it with pytest -m conda")
+        pytest.skip("package test (compiles the extension, 4-8 min): run it with pytest -m conda")
 
 
 @pytest.fixture
