@@ -62,7 +62,8 @@ def job_python_version():
 def extension_suffix():
     """EXT_SUFFIX (``.cpython-311-x86_64-linux-gnu.so``) of the Python the jobs run."""
     suffix = sysconfig.get_config_var("EXT_SUFFIX")
-    return re.sub(r"cpython-\d+", "cpython-" + job_python_version().replace(".", ""), suffix)
+    tag = job_python_version().replace(".", "")
+    return re.sub(r"cpython-\d+", f"cpython-{tag}", suffix)
 
 
 # The compiled module that build_extension writes (source checkout) or that the installed
