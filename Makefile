@@ -46,6 +46,7 @@ test-conda: $(INSTALLED)
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf build dist lenet_cpp/_C*.so results logs benchmarks .snakemake report.html

@@ -1,5 +1,10 @@
 # lenet-cpp pipeline: build the extension -> MNIST -> training grid -> figures, report.
 # Run `snakemake --cores 2` (or `make`); the grid is in config.yaml; see README.md.
+from snakemake.utils import min_version
+
+
+min_version("9.0")
+
 
 configfile: "config.yaml"
 
@@ -14,11 +19,13 @@ wildcard_constraints:
     setting="|".join(re.escape(name) for name in SETTINGS),
 
 
+# The complete result set: every figure and every run file a figure is made from, so a run
+# directory that was emptied or half-deleted (a killed forced rerun) reschedules its job.
 rule all:
     default_target: True
     localrule: True
     input:
-        figure_targets(),
+        LAYOUT.targets(list(SETTINGS), SEEDS),
 
 
 if BUILDS_EXTENSION:

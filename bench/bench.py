@@ -1,4 +1,5 @@
-"""Benchmark: the C++ trainer (lenet_cpp.train) against the Python training loops of peers.py.
+"""Benchmark: the C++ trainer (lenet_cpp.train) against the Python training loops
+of lenet_cpp.reference (train_loop) and peers.py (dataloader_loop).
 
 One process, contenders interleaved (and their order rotated) so that machine noise hits all
 of them alike; every contender gets the same threads, hyper-parameters, seed, data and malloc
@@ -38,10 +39,11 @@ import torch
 
 import lenet_cpp
 from lenet_cpp.mnist import load_mnist
+from lenet_cpp.reference import Hyper, LoopResult, train_loop
 from lenet_cpp.synthetic import write_synthetic_mnist
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from peers import Hyper, LoopResult, cpp_run, dataloader_loop, strong_loop
+from peers import cpp_run, dataloader_loop
 
 LOG = logging.getLogger("bench")
 ROOT = Path(__file__).resolve().parent.parent
@@ -156,11 +158,11 @@ def single_contenders(
     x, y = data.train_x, data.train_y
     return {
         "cpp": lambda h: cpp_run(x, y, 1, h, threads=args.threads, test=test),
-        "python_strong": lambda h: strong_loop(x, y, 1, h, test=test),
+        "python_strong": lambda h: train_loop(x, y, 1, h, test=test),
         # on a shared 2-core machine one intra-op thread can beat two: the strongest Python
         # loop is the faster of both
         "python_strong_1thread": lambda h: with_threads(
-            1, lambda: strong_loop(x, y, 1, h, test=test)
+            1, lambda: train_loop(x, y, 1, h, test=test)
         ),
         "python_dataloader": lambda h: dataloader_loop(data.data_dir, 1, h, limit=n, test=test),
     }
@@ -278,7 +280,7 @@ def grid_jobs(
 
         def job() -> LoopResult:
             torch.set_num_threads(threads)  # this thread's intra-op threads, like threads= in C++
-            return strong_loop(data.train_x, data.train_y, 1, hyper)
+            return train_loop(data.train_x, data.train_y, 1, hyper)
 
         return job
 
@@ -377,7 +379,7 @@ def bench_gil(data: Data, args: argparse.Namespace, python_threads: int) -> dict
         time.sleep(duration)
     results["idle"] = idle.summary()
     with Ticker() as during_python:
-        with_threads(python_threads, lambda: strong_loop(data.train_x, data.train_y, 1, hyper))
+        with_threads(python_threads, lambda: train_loop(data.train_x, data.train_y, 1, hyper))
     results["python_training"] = during_python.summary()
     for name, summary in results.items():
         LOG.info("gil %-16s p99 %.2f ms  max %.2f ms", name, summary["p99_ms"], summary["max_ms"])
@@ -405,7 +407,7 @@ def bench_target(data: Data, args: argparse.Namespace, python_threads: int) -> d
         cpp = cpp_run(data.train_x, data.train_y, epochs, hyper, threads=args.threads, test=test)
     python = with_threads(
         python_threads,
-        lambda: strong_loop(
+        lambda: train_loop(
             data.train_x,
             data.train_y,
             args.max_epochs,

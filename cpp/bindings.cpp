@@ -1,7 +1,10 @@
-// pybind11 bindings: every argument is checked here, at the boundary, and turned into a
-// Python ValueError/TypeError naming the argument, the value seen and what was expected.
-// Training, prediction and evaluation run with the GIL released; it is taken back only to
-// call the progress callback and to check for signals (Ctrl-C).
+// pybind11 bindings: Python objects -> C++ values (tensors, NumPy arrays, ints, paths), the
+// checks only Python can make, and the module definition. The C++ API checks its own options
+// (c10::ValueError, which reaches Python as ValueError); C++ exceptions of our own become
+// TrainingDiverged (a FloatingPointError) and OSError. Training, prediction and evaluation run
+// with the GIL released; it is taken back only to call the progress callback and to check for
+// signals (Ctrl-C).
+#include "atomic_file.h"
 #include "lenet.h"
 #include "trainer.h"
 
@@ -9,6 +12,7 @@
 #include <torch/extension.h>
 
 #include <cmath>
+#include <limits>
 #include <filesystem>
 #include <optional>
 #include <sstream>
@@ -31,12 +35,28 @@ std::string type_name(const py::handle& obj) {
   return py::str(py::type::handle_of(obj).attr("__qualname__"));
 }
 
+bool is_numpy_array(const py::handle& obj) {
+  const auto type = py::type::handle_of(obj);
+  return py::hasattr(type, "__module__") && py::str(type.attr("__module__")).cast<std::string>() == "numpy" &&
+         py::str(type.attr("__name__")).cast<std::string>() == "ndarray";
+}
+
+// A CPU tensor (NumPy arrays are taken without a copy where torch.as_tensor can).
 torch::Tensor as_tensor(const py::handle& obj, const char* name) {
-  if (!THPVariable_Check(obj.ptr())) {
-    throw py::type_error(std::string(name) + " must be a torch.Tensor, got " + type_name(obj) +
-                         " (convert numpy arrays with torch.from_numpy)");
+  if (is_numpy_array(obj)) {
+    const auto tensor = py::module_::import("torch").attr("as_tensor")(obj);
+    return THPVariable_Unpack(tensor.ptr());
   }
-  return THPVariable_Unpack(obj.ptr());
+  if (!THPVariable_Check(obj.ptr())) {
+    throw py::type_error(std::string(name) + " must be a torch.Tensor or a numpy.ndarray, got " +
+                         type_name(obj));
+  }
+  const auto tensor = THPVariable_Unpack(obj.ptr());
+  if (!tensor.device().is_cpu()) {
+    throw py::value_error(std::string(name) + " must be on the CPU (runs move their data to their " +
+                          "device themselves), got a tensor on " + tensor.device().str());
+  }
+  return tensor;
 }
 
 // Images: uint8 or float32, [N,28,28] or [N,1,28,28], N >= 1, finite. Returns them normalised.
@@ -123,17 +143,18 @@ void check_positive(const char* name, int64_t value, int64_t minimum) {
   }
 }
 
-void check_finite(const char* name, double value, bool strictly_positive) {
-  std::ostringstream seen;
-  seen << value;
-  if (!std::isfinite(value)) {
-    throw py::value_error(std::string(name) + " must be a finite number, got " + seen.str());
-  }
-  if (strictly_positive ? value <= 0.0 : value < 0.0) {
-    throw py::value_error(std::string(name) + (strictly_positive ? " must be > 0" : " must be >= 0") +
-                          ", got " + seen.str());
-  }
+uint64_t checked_seed(const py::handle& seed) {
+  const auto fail = [&] {
+    return py::value_error("seed must be an integer in 0..2**64-1, got " +
+                           py::repr(seed).cast<std::string>());
+  };
+  if (!py::isinstance<py::int_>(seed) || py::isinstance<py::bool_>(seed)) throw fail();
+  if (seed < py::int_(0) || seed > py::int_(std::numeric_limits<uint64_t>::max())) throw fail();
+  return seed.cast<uint64_t>();
 }
+
+// None -> the device's default: the fused kernels on the CPU, libtorch elsewhere.
+lenet::Kernels checked_kernels(const std::optional<std::string>& kernels, const torch::Device& device);
 
 template <typename T, typename Parse>
 T checked_choice(Parse parse, const std::string& value) {
@@ -142,6 +163,23 @@ T checked_choice(Parse parse, const std::string& value) {
   } catch (const std::invalid_argument& error) {
     throw py::value_error(error.what());
   }
+}
+
+lenet::Kernels checked_kernels(const std::optional<std::string>& kernels, const torch::Device& device) {
+  if (!kernels) return device.is_cpu() ? lenet::Kernels::Fused : lenet::Kernels::Libtorch;
+  return checked_choice<lenet::Kernels>(lenet::parse_kernels, *kernels);
+}
+
+lenet::Kernels kernels_for(const lenet::LeNet5Impl& model, const std::optional<std::string>& kernels) {
+  return checked_kernels(kernels, model.conv1->weight.device());
+}
+
+// A str or os.PathLike -> its path string.
+std::string checked_path(const py::handle& path, const char* name) {
+  if (!py::isinstance<py::str>(path) && !py::hasattr(path, "__fspath__")) {
+    throw py::type_error(std::string(name) + " must be a str or os.PathLike, got " + type_name(path));
+  }
+  return py::module_::import("os").attr("fspath")(path).cast<std::string>();
 }
 
 lenet::LeNet5 new_model(const std::string& activation, const std::string& pooling, uint64_t seed) {
@@ -189,8 +227,9 @@ void load_state_dict(lenet::LeNet5Impl& model, const py::dict& state) {
   }
 }
 
-// Model files are plain torch.save dicts, so torch.load(path) reads them anywhere. Saving goes
-// through Python's torch.save (GIL held) to a temporary name, renamed into place when complete.
+// Model files are plain torch.save dicts, so torch.load(path, weights_only=True) reads them
+// anywhere. torch.save serialises them (GIL held); the bytes are written atomically by the
+// one file-writing path of the C++ core (atomic_file.h).
 void save_model(const lenet::LeNet5Impl& model, const std::string& path) {
   py::dict payload;
   payload["format"] = kFileFormat;
@@ -202,9 +241,10 @@ void save_model(const lenet::LeNet5Impl& model, const std::string& path) {
     tensors[py::str(item.key())] = item.value().detach().cpu();
   }
   payload["state_dict"] = tensors;
-  const auto partial = path + ".partial";
-  py::module_::import("torch").attr("save")(payload, partial);
-  py::module_::import("os").attr("replace")(partial, path);
+  auto buffer = py::module_::import("io").attr("BytesIO")();
+  py::module_::import("torch").attr("save")(payload, buffer);
+  const auto bytes = buffer.attr("getvalue")().cast<std::string>();
+  lenet::write_atomically(path, std::vector<char>(bytes.begin(), bytes.end()));
 }
 
 lenet::LeNet5 load_model(const std::string& path) {
@@ -238,15 +278,36 @@ lenet::LeNet5 load_model(const std::string& path) {
 
 py::list to_list(const std::vector<double>& values) { return py::cast(values); }
 
-torch::Tensor logits(lenet::LeNet5Impl& model, const py::object& images) {
-  const auto x = checked_images(images, "images");
-  py::gil_scoped_release no_gil;
-  torch::InferenceMode inference;
-  return model.forward(x.to(model.conv1->weight.device()));
-}
-
 lenet::LeNet5 handle_of(lenet::LeNet5Impl& model) {
   return lenet::LeNet5(std::static_pointer_cast<lenet::LeNet5Impl>(model.shared_from_this()));
+}
+
+torch::Tensor logits(lenet::LeNet5Impl& model, const py::object& images,
+                     const std::optional<std::string>& kernels) {
+  const auto x = checked_images(images, "images");
+  const auto choice = kernels_for(model, kernels);
+  auto handle = handle_of(model);
+  py::gil_scoped_release no_gil;
+  return lenet::logits(handle, x, choice);
+}
+
+// TrainingDiverged (with its step, epoch, learning_rate and loss as attributes) and OSError.
+void translate_exceptions(std::exception_ptr error) {
+  try {
+    if (error) std::rethrow_exception(error);
+  } catch (const lenet::TrainingDiverged& diverged) {
+    const auto type = py::module_::import("lenet_cpp._C").attr("TrainingDiverged");
+    auto exception = type(diverged.what());
+    exception.attr("step") = diverged.step;
+    exception.attr("epoch") = diverged.epoch;
+    exception.attr("learning_rate") = diverged.learning_rate;
+    exception.attr("loss") = diverged.loss;
+    PyErr_SetObject(type.ptr(), exception.ptr());
+  } catch (const lenet::FileError& file_error) {
+    const auto exception = py::reinterpret_steal<py::object>(PyObject_CallFunction(
+        PyExc_OSError, "iss", file_error.error_number, file_error.what(), file_error.path.c_str()));
+    PyErr_SetObject(PyExc_OSError, exception.ptr());
+  }
 }
 
 }  // namespace
@@ -255,6 +316,12 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.doc() = "LeNet-5 trained in C++ (libtorch) with the GIL released.";
   m.attr("MNIST_MEAN") = lenet::kMnistMean;
   m.attr("MNIST_STD") = lenet::kMnistStd;
+  m.attr("MAX_THREADS") = lenet::max_threads();
+  m.attr("TrainingDiverged") = py::exception<lenet::TrainingDiverged>(m, "TrainingDiverged",
+                                                                      PyExc_FloatingPointError);
+  m.attr("TrainingDiverged").attr("__doc__") =
+      "train() met a non-finite loss; attributes step, epoch, learning_rate and loss say where.";
+  py::register_exception_translator(&translate_exceptions);
 
   m.def(
       "normalize",
@@ -288,8 +355,9 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
 
   py::class_<lenet::LeNet5Impl, std::shared_ptr<lenet::LeNet5Impl>>(m, "LeNet5",
                                                                     "LeNet-5 implemented in libtorch.")
-      .def(py::init([](const std::string& activation, const std::string& pooling, uint64_t seed) {
-             return new_model(activation, pooling, seed).ptr();
+      .def(py::init([](const std::string& activation, const std::string& pooling,
+                       const py::object& seed) {
+             return new_model(activation, pooling, checked_seed(seed)).ptr();
            }),
            py::arg("activation") = "relu", py::arg("pooling") = "max", py::arg("seed") = 0)
       .def_property_readonly("activation",
@@ -305,29 +373,32 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
             return model.shared_from_this();
           },
           py::arg("device"), "Move the parameters to `device` ('cpu' or 'cuda'); returns self.")
-      .def("forward", &logits, py::arg("images"), "Logits [N,10] (no autograd graph).")
-      .def("__call__", &logits, py::arg("images"))
+      .def("forward", &logits, py::arg("images"), py::kw_only(), py::arg("kernels") = py::none(),
+           "Logits [N,10] (no autograd graph).")
+      .def("__call__", &logits, py::arg("images"), py::kw_only(), py::arg("kernels") = py::none())
       .def(
           "predict",
-          [](lenet::LeNet5Impl& model, const py::object& images, int64_t batch_size) {
+          [](lenet::LeNet5Impl& model, const py::object& images, int64_t batch_size,
+             const std::optional<std::string>& kernels) {
             const auto x = checked_images(images, "images");
-            check_positive("batch_size", batch_size, 1);
+            const auto choice = kernels_for(model, kernels);
             auto handle = handle_of(model);
             py::gil_scoped_release no_gil;
-            return lenet::predict(handle, x, batch_size);
+            return lenet::predict(handle, x, batch_size, choice);
           },
-          py::arg("images"), py::arg("batch_size") = 1000, "Predicted class per image, int64 [N].")
+          py::arg("images"), py::arg("batch_size") = 1000, py::kw_only(),
+          py::arg("kernels") = py::none(), "Predicted class per image, int64 [N].")
       .def(
           "evaluate",
           [](lenet::LeNet5Impl& model, const py::object& images, const py::object& targets,
-             int64_t batch_size) {
+             int64_t batch_size, const std::optional<std::string>& kernels) {
             const auto data = checked_dataset(images, "images", targets, "targets");
-            check_positive("batch_size", batch_size, 1);
+            const auto choice = kernels_for(model, kernels);
             auto handle = handle_of(model);
             lenet::Evaluation evaluation;
             {
               py::gil_scoped_release no_gil;
-              evaluation = lenet::evaluate(handle, data, batch_size);
+              evaluation = lenet::evaluate(handle, data, batch_size, choice);
             }
             py::dict out;
             out["loss"] = evaluation.loss;
@@ -336,12 +407,36 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
             out["predictions"] = evaluation.predictions;
             return out;
           },
-          py::arg("images"), py::arg("targets"), py::arg("batch_size") = 1000,
+          py::arg("images"), py::arg("targets"), py::arg("batch_size") = 1000, py::kw_only(),
+          py::arg("kernels") = py::none(),
           "Mean loss, accuracy, confusion matrix [10,10] (rows: true label) and predictions.")
+      .def(
+          "gradients",
+          [](lenet::LeNet5Impl& model, const py::object& images, const py::object& targets,
+             const std::optional<std::string>& kernels) {
+            const auto data = checked_dataset(images, "images", targets, "targets");
+            const auto choice = kernels_for(model, kernels);
+            auto handle = handle_of(model);
+            std::vector<std::pair<std::string, torch::Tensor>> grads;
+            {
+              py::gil_scoped_release no_gil;
+              grads = lenet::gradients(handle, data, choice);
+            }
+            py::dict out;
+            for (const auto& [name, grad] : grads) out[py::str(name)] = grad;
+            return out;
+          },
+          py::arg("images"), py::arg("targets"), py::kw_only(), py::arg("kernels") = py::none(),
+          "Gradient of the mean cross-entropy for every parameter, by name (for gradient checks).")
       .def("state_dict", &state_dict, "Parameters by name, as detached tensors (shared storage).")
       .def("load_state_dict", &load_state_dict, py::arg("state_dict"),
            "Copy parameters in; keys and shapes must match exactly.")
-      .def("save", &save_model, py::arg("path"),
+      .def(
+          "save",
+          [](const lenet::LeNet5Impl& model, const py::object& path) {
+            save_model(model, checked_path(path, "path"));
+          },
+          py::arg("path"),
            "Write a torch.save-compatible file (a dict with 'activation', 'pooling', 'state_dict').")
       .def_static(
           "load", [](const std::string& path) { return load_model(path).ptr(); }, py::arg("path"),
@@ -369,6 +464,10 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
                                if (!r.test_predictions.defined()) return py::none();
                                return py::cast(r.test_predictions);
                              })
+      .def_readonly("diverged_at_step", &lenet::TrainResult::diverged_at_step,
+                    "First step whose loss was not finite (0: none); see on_divergence.")
+      .def_readonly("resumed_from_epoch", &lenet::TrainResult::resumed_from_epoch,
+                    "Epochs restored from the checkpoint (0: the run started fresh).")
       .def_readonly("wall_time_s", &lenet::TrainResult::wall_time_s)
       .def_readonly("train_time_s", &lenet::TrainResult::train_time_s)
       .def_readonly("images_per_second", &lenet::TrainResult::images_per_second);
@@ -377,34 +476,33 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
       "train",
       [](const py::object& data, const py::object& targets, int64_t epochs, double learning_rate,
          int64_t batch_size, double momentum, double weight_decay, const std::string& activation,
-         const std::string& pooling, uint64_t seed, int threads, const std::string& device,
-         const py::object& test_data, const py::object& test_targets, const py::object& progress,
-         int64_t progress_every) {
-        check_positive("epochs", epochs, 0);
-        check_finite("learning_rate", learning_rate, /*strictly_positive=*/true);
-        check_positive("batch_size", batch_size, 1);
-        check_finite("momentum", momentum, false);
-        check_finite("weight_decay", weight_decay, false);
-        check_positive("threads", threads, 0);
-        check_positive("progress_every", progress_every, 1);
+         const std::string& pooling, const py::object& seed, int threads, const std::string& device,
+         const std::optional<std::string>& kernels, const py::object& test_data,
+         const py::object& test_targets, const py::object& progress, int64_t progress_every,
+         const py::object& checkpoint, const std::string& on_divergence) {
         if (!progress.is_none() && !PyCallable_Check(progress.ptr())) {
           throw py::type_error("progress must be a callable or None, got " + type_name(progress));
         }
         if (test_data.is_none() != test_targets.is_none()) {
           throw py::value_error("test_data and test_targets must be given together (one of them is None)");
         }
+        if (on_divergence != "raise" && on_divergence != "continue") {
+          throw py::value_error("on_divergence must be 'raise' or 'continue', got '" + on_divergence + "'");
+        }
         lenet::TrainOptions options;
         options.epochs = epochs;
-        options.learning_rate = learning_rate;
         options.batch_size = batch_size;
-        options.momentum = momentum;
-        options.weight_decay = weight_decay;
+        options.sgd = {learning_rate, momentum, weight_decay};
         options.model.activation = checked_choice<lenet::Activation>(lenet::parse_activation, activation);
         options.model.pooling = checked_choice<lenet::Pooling>(lenet::parse_pooling, pooling);
-        options.seed = seed;
+        options.seed = checked_seed(seed);
         options.threads = threads;
         options.device = checked_device(device);
+        options.kernels = checked_kernels(kernels, options.device);
         options.progress_every = progress_every;
+        options.checkpoint = checkpoint.is_none() ? "" : checked_path(checkpoint, "checkpoint");
+        options.stop_on_divergence = on_divergence == "raise";
+        lenet::validate(options);
 
         const auto train_set = checked_dataset(data, "data", targets, "targets");
         std::optional<lenet::Dataset> test_set;
@@ -424,14 +522,22 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
       py::arg("data"), py::arg("targets"), py::arg("epochs"), py::arg("learning_rate"), py::kw_only(),
       py::arg("batch_size") = 64, py::arg("momentum") = 0.0, py::arg("weight_decay") = 0.0,
       py::arg("activation") = "relu", py::arg("pooling") = "max", py::arg("seed") = 0,
-      py::arg("threads") = 0, py::arg("device") = "cpu", py::arg("test_data") = py::none(),
-      py::arg("test_targets") = py::none(), py::arg("progress") = py::none(),
-      py::arg("progress_every") = 100,
+      py::arg("threads") = 0, py::arg("device") = "cpu", py::arg("kernels") = py::none(),
+      py::arg("test_data") = py::none(), py::arg("test_targets") = py::none(),
+      py::arg("progress") = py::none(), py::arg("progress_every") = 100,
+      py::arg("checkpoint") = py::none(), py::arg("on_divergence") = "raise",
       R"doc(Train a fresh LeNet-5 with minibatch SGD (shuffled every epoch) and return a TrainResult.
 
 The loop runs in C++ with the GIL released. Every `progress_every` steps the GIL is taken back to
 check for signals (Ctrl-C raises KeyboardInterrupt) and to call `progress(Progress)`; an exception
 raised by the callback stops training and propagates. `threads` > 0 sets the intra-op threads of
 the calling thread for the run and restores them afterwards (0 keeps the current setting).
-All randomness (initialisation, shuffling) comes from `seed` alone.)doc");
+All randomness (initialisation, shuffling) comes from `seed` alone.
+
+`kernels`: "fused" (the default on the CPU: hand-written kernels, the same bits on every CPU) or
+"libtorch" (autograd ops; the reference, and the only choice on CUDA). `checkpoint`: a file path;
+the state is saved there atomically after every epoch, and a later call with the same options and
+data resumes from it, bit-identical to an uninterrupted run (another run's file is refused).
+`on_divergence`: "raise" stops at the first non-finite step loss with TrainingDiverged (a
+FloatingPointError); "continue" trains on and reports the step in `diverged_at_step`.)doc");
 }

@@ -4,14 +4,13 @@
 
 #include <algorithm>
 #include <array>
-#include <cstdlib>
-#include <string>
 #include <utility>
 
 namespace lenet::fused {
 namespace {
 
-using kernels::gemm;
+using kernels::lane_dot;
+using kernels::lane_gemm;
 
 constexpr int64_t kShard = kShardImages;
 constexpr int64_t L = kernels::kLanes;
@@ -39,11 +38,6 @@ const float* weights(const float* params, const ParamBlock& layer) { return para
 
 }  // namespace
 
-bool enabled() {
-  const char* kernels = std::getenv("LENET_CPP_KERNELS");
-  return kernels == nullptr || std::string(kernels) != "libtorch";
-}
-
 torch::Tensor pack(const LeNet5Impl& model) {
   torch::NoGradGuard no_grad;
   auto params = torch::empty({kParameters}, torch::kFloat32);
@@ -66,12 +60,11 @@ void unpack(const torch::Tensor& params, LeNet5Impl& model) {
 
 Workspace::Workspace() {
   constexpr int64_t kPixels = kernels::kPadded * kernels::kPadded;
-  const std::array<int64_t, 15> sizes = {
-      kPixels * L,   6 * 784 * L,  6 * 196 * L, 6 * 196 * L, 151 * kLd2,
-      16 * kLd2,     401 * L,      121 * L,     85 * L,      10 * L,
-      10 * L,        84 * L,       120 * L,     400 * L,     151 * 16};
-  std::array<float**, 15> parts = {&x,      &a1,      &p1,  &dp1, &cols2, &a2,  &p2,  &h1,
-                                   &h2,     &logits,  &dlogits, &dh2, &dh1, &dp2, &dw2t};
+  const std::array<int64_t, 14> sizes = {
+      kPixels * L, 6 * 784 * L, 6 * 196 * L, 6 * 196 * L, 151 * kLd2, 16 * kLd2, 401 * L,
+      121 * L,     85 * L,      10 * L,      10 * L,      84 * L,     120 * L,   400 * L};
+  std::array<float**, 14> parts = {&x,  &a1,     &p1,      &dp1, &cols2, &a2,  &p2,
+                                   &h1, &h2,     &logits,  &dlogits, &dh2, &dh1, &dp2};
   int64_t total = 0;
   for (const auto size : sizes) total += aligned(size);
   floats_ = torch::zeros({total}, torch::kFloat32);
@@ -99,15 +92,15 @@ void forward(const float* params, const LeNet5Options& options, const float* ima
   kernels::pool_forward(act, pool, 6, 196 * L, ws.a1, ws.p1, ws.argmax1);
 
   kernels::im2col_conv2(ws.p1, ws.cols2);
-  gemm(false, false, 16, kLd2, 151, weights(params, kConv2), 151, ws.cols2, kLd2, ws.a2, kLd2);
+  lane_gemm(16, 151, kLd2, weights(params, kConv2), 151, 1, ws.cols2, kLd2, ws.a2, kLd2);
   kernels::pool_forward(act, pool, 16, 25 * L, ws.a2, ws.p2, ws.argmax2);
 
   // fully connected layers on [features][lanes]; the last input row is the bias' constant 1
-  gemm(false, false, 120, L, 401, weights(params, kFc1), 401, ws.p2, L, ws.h1, L);
+  lane_gemm(120, 401, L, weights(params, kFc1), 401, 1, ws.p2, L, ws.h1, L);
   kernels::activate(act, ws.h1, 120 * L);
-  gemm(false, false, 84, L, 121, weights(params, kFc2), 121, ws.h1, L, ws.h2, L);
+  lane_gemm(84, 121, L, weights(params, kFc2), 121, 1, ws.h1, L, ws.h2, L);
   kernels::activate(act, ws.h2, 84 * L);
-  gemm(false, false, 10, L, 85, weights(params, kFc3), 85, ws.h2, L, ws.logits, L);
+  lane_gemm(10, 85, L, weights(params, kFc3), 85, 1, ws.h2, L, ws.logits, L);
 }
 
 kernels::LossTotals forward_backward(const float* params, const LeNet5Options& options,
@@ -119,22 +112,21 @@ kernels::LossTotals forward_backward(const float* params, const LeNet5Options& o
   scheduling_point();
   const auto totals = kernels::softmax_cross_entropy(ws.logits, labels, count,
                                                      1.0F / static_cast<float>(batch), ws.dlogits);
-  // fully connected layers: weight gradient, then the gradient of the layer's input
-  gemm(false, true, 10, 85, L, ws.dlogits, L, ws.h2, L, grad + kFc3.offset, 85);
-  gemm(true, false, 84, L, 10, weights(params, kFc3), 85, ws.dlogits, L, ws.dh2, L);
+  // fully connected layers: weight gradient (summed over the shard's lanes), then the gradient
+  // of the layer's input (the weights transposed: a_row = 1, a_col = the row stride)
+  lane_dot(10, 85, L, ws.dlogits, L, ws.h2, L, grad + kFc3.offset, 85);
+  lane_gemm(84, 10, L, weights(params, kFc3), 1, 85, ws.dlogits, L, ws.dh2, L);
   kernels::activation_backward(act, ws.h2, ws.dh2, 84 * L);
-  gemm(false, true, 84, 121, L, ws.dh2, L, ws.h1, L, grad + kFc2.offset, 121);
-  gemm(true, false, 120, L, 84, weights(params, kFc2), 121, ws.dh2, L, ws.dh1, L);
+  lane_dot(84, 121, L, ws.dh2, L, ws.h1, L, grad + kFc2.offset, 121);
+  lane_gemm(120, 84, L, weights(params, kFc2), 1, 121, ws.dh2, L, ws.dh1, L);
   kernels::activation_backward(act, ws.h1, ws.dh1, 120 * L);
-  gemm(false, true, 120, 401, L, ws.dh1, L, ws.p2, L, grad + kFc1.offset, 401);
-  gemm(true, false, 400, L, 120, weights(params, kFc1), 401, ws.dh1, L, ws.dp2, L);
+  lane_dot(120, 401, L, ws.dh1, L, ws.p2, L, grad + kFc1.offset, 401);
+  lane_gemm(400, 120, L, weights(params, kFc1), 1, 401, ws.dh1, L, ws.dp2, L);
 
-  // conv2: the pre-activation gradient replaces a2, the im2col gradient replaces cols2. The
-  // weight gradient is computed transposed (cols2 x da2^T), the faster orientation for the BLAS.
+  // conv2: the pre-activation gradient replaces a2, the im2col gradient replaces cols2
   kernels::pool_backward(act, pool, 16, 25 * L, ws.dp2, ws.p2, ws.argmax2, ws.a2);
-  gemm(false, true, 151, 16, kLd2, ws.cols2, kLd2, ws.a2, kLd2, ws.dw2t, 16);
-  kernels::transpose(ws.dw2t, 151, 16, grad + kConv2.offset);
-  gemm(true, false, 150, kLd2, 16, weights(params, kConv2), 151, ws.a2, kLd2, ws.cols2, kLd2);
+  lane_dot(16, 151, kLd2, ws.a2, kLd2, ws.cols2, kLd2, grad + kConv2.offset, 151);
+  lane_gemm(150, 16, kLd2, weights(params, kConv2), 1, 151, ws.a2, kLd2, ws.cols2, kLd2);
   scheduling_point();
   kernels::col2im_conv2(ws.cols2, ws.dp1);
 
@@ -150,7 +142,8 @@ Trainer::Trainer(const LeNet5Impl& model, const SgdOptions& sgd)
       pool_(at::get_num_threads()),
       workspaces_(static_cast<size_t>(pool_.workers())) {}
 
-kernels::LossTotals Trainer::step(const float* images, const int64_t* labels, int64_t batch) {
+kernels::LossTotals Trainer::accumulate(const float* images, const int64_t* labels,
+                                        int64_t batch) {
   const int64_t shards = (batch + kShard - 1) / kShard;
   if (grads_.numel() < shards * kParameters) {
     grads_ = torch::empty({shards, kParameters}, torch::kFloat32);
@@ -166,7 +159,9 @@ kernels::LossTotals Trainer::step(const float* images, const int64_t* labels, in
         params, options_, images + first * 784, labels + first, count, batch,
         workspaces_[static_cast<size_t>(worker)], grads + shard * kParameters);
   });
-  update(shards);
+  for (int64_t shard = 1; shard < shards; ++shard) {
+    kernels::add(grads, grads + shard * kParameters, kParameters);
+  }
 
   kernels::LossTotals totals;
   for (const auto& shard : shard_totals_) {
@@ -176,15 +171,28 @@ kernels::LossTotals Trainer::step(const float* images, const int64_t* labels, in
   return totals;
 }
 
-void Trainer::update(int64_t shards) {
-  float* grad = grads_.data_ptr<float>();
-  for (int64_t shard = 1; shard < shards; ++shard) {
-    kernels::add(grad, grad + shard * kParameters, kParameters);
-  }
-  kernels::sgd(params_.data_ptr<float>(), momentum_.data_ptr<float>(), grad, kParameters,
-               static_cast<float>(sgd_.learning_rate), static_cast<float>(sgd_.momentum),
-               static_cast<float>(sgd_.weight_decay), first_step_);
+kernels::LossTotals Trainer::step(const float* images, const int64_t* labels, int64_t batch) {
+  const auto totals = accumulate(images, labels, batch);
+  kernels::sgd(params_.data_ptr<float>(), momentum_.data_ptr<float>(), grads_.data_ptr<float>(),
+               kParameters, static_cast<float>(sgd_.learning_rate),
+               static_cast<float>(sgd_.momentum), static_cast<float>(sgd_.weight_decay),
+               first_step_);
   first_step_ = false;
+  return totals;
+}
+
+torch::Tensor Trainer::gradient(const float* images, const int64_t* labels, int64_t batch) {
+  accumulate(images, labels, batch);
+  return grads_[0];
+}
+
+void Trainer::restore(const State& state) {
+  TORCH_CHECK_VALUE(state.params.numel() == kParameters && state.momentum.numel() == kParameters,
+                    "a fused trainer state holds ", kParameters, " parameters and buffers, got ",
+                    state.params.numel(), " and ", state.momentum.numel());
+  params_.copy_(state.params.reshape({kParameters}));
+  momentum_.copy_(state.momentum.reshape({kParameters}));
+  first_step_ = state.first_step;
 }
 
 torch::Tensor logits(const LeNet5Impl& model, const torch::Tensor& images) {
@@ -212,6 +220,45 @@ torch::Tensor logits(const LeNet5Impl& model, const torch::Tensor& images) {
     }
   });
   return out;
+}
+
+Scores score(const LeNet5Impl& model, const torch::Tensor& images, const torch::Tensor& labels) {
+  const auto x = images.contiguous();
+  const bool with_loss = labels.defined();
+  const auto y = with_loss ? labels.to(torch::kInt64).contiguous() : labels;
+  const auto params = pack(model);
+  const int64_t n = x.size(0);
+  const int64_t shards = (n + kShard - 1) / kShard;
+  std::vector<double> shard_loss(static_cast<size_t>(shards), 0.0);
+  auto predictions = torch::empty({n}, torch::kInt64);
+  const float* p = params.data_ptr<float>();
+  const float* pixels = x.data_ptr<float>();
+  const int64_t* label = with_loss ? y.data_ptr<int64_t>() : nullptr;
+  int64_t* predicted = predictions.data_ptr<int64_t>();
+  at::parallel_for(0, shards, 1, [&](int64_t begin, int64_t end) {
+    Workspace ws;
+    for (int64_t shard = begin; shard < end; ++shard) {
+      const int64_t first = shard * kShard;
+      const int64_t count = std::min(kShard, n - first);
+      forward(p, model.options(), pixels + first * 784, count, ws);
+      if (with_loss) {
+        shard_loss[static_cast<size_t>(shard)] =
+            kernels::softmax_cross_entropy(ws.logits, label + first, count, 0.0F, ws.dlogits)
+                .loss_sum;
+      }
+      for (int64_t i = 0; i < count; ++i) {
+        int64_t best = 0;
+        for (int64_t j = 1; j < 10; ++j) {
+          if (ws.logits[j * L + i] > ws.logits[best * L + i]) best = j;
+        }
+        predicted[first + i] = best;
+      }
+    }
+  });
+  Scores scores;
+  for (const double loss : shard_loss) scores.loss_sum += loss;
+  scores.predictions = predictions;
+  return scores;
 }
 
 }  // namespace lenet::fused

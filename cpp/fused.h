@@ -4,7 +4,8 @@
 //
 // Same maths as LeNet5Impl::forward + cross-entropy + torch::optim::SGD; only the rounding of the
 // sums differs. A batch is cut into shards of kShardImages images, run by a ShardPool; the shard
-// gradients are added in shard order, so results do not depend on the number of threads.
+// gradients are added in shard order, so results do not depend on the number of threads, and
+// the kernels fix every other sum's order (kernels.h), so they do not depend on the CPU either.
 #pragma once
 
 #include "kernels.h"
@@ -25,24 +26,23 @@ struct ParamBlock {
   int64_t out;
   int64_t in;
   int64_t offset;
-  int64_t ld() const { return in + 1; }
-  int64_t end() const { return offset + out * (in + 1); }
+  constexpr int64_t ld() const { return in + 1; }
+  constexpr int64_t end() const { return offset + out * (in + 1); }
 };
+constexpr ParamBlock next_block(const ParamBlock& previous, int64_t out, int64_t in) {
+  return {out, in, previous.end()};
+}
 inline constexpr ParamBlock kConv1{6, 25, 0};
-inline constexpr ParamBlock kConv2{16, 150, 156};
-inline constexpr ParamBlock kFc1{120, 400, 2572};
-inline constexpr ParamBlock kFc2{84, 120, 50692};
-inline constexpr ParamBlock kFc3{10, 84, 60856};
-inline constexpr int64_t kParameters = 61706;
+inline constexpr ParamBlock kConv2 = next_block(kConv1, 16, 6 * 25);
+inline constexpr ParamBlock kFc1 = next_block(kConv2, 120, 16 * 25);
+inline constexpr ParamBlock kFc2 = next_block(kFc1, 84, 120);
+inline constexpr ParamBlock kFc3 = next_block(kFc2, 10, 84);
+inline constexpr int64_t kParameters = kFc3.end();
+static_assert(kParameters == 61706, "LeNet-5 (this variant) has 61,706 parameters");
 
 // Images per shard: the vector width of the kernels' layout (kernels.h). A batch of 64 still
 // splits over two threads.
 inline constexpr int64_t kShardImages = kernels::kLanes;
-
-// Whether the fused kernels are used on the CPU: yes unless the environment variable
-// LENET_CPP_KERNELS is "libtorch" (then training and inference use libtorch's autograd ops; for
-// comparisons and benchmarks).
-bool enabled();
 
 // Module parameters <-> flat layout (float32, CPU).
 torch::Tensor pack(const LeNet5Impl& model);
@@ -57,7 +57,7 @@ class Workspace {
   Workspace(Workspace&&) noexcept = default;
   Workspace& operator=(Workspace&&) noexcept = default;
 
-  float *x, *a1, *p1, *dp1, *cols2, *a2, *p2, *h1, *h2, *logits, *dlogits, *dh2, *dh1, *dp2, *dw2t;
+  float *x, *a1, *p1, *dp1, *cols2, *a2, *p2, *h1, *h2, *logits, *dlogits, *dh2, *dh1, *dp2;
   int32_t *argmax1, *argmax2;
 
  private:
@@ -76,12 +76,6 @@ kernels::LossTotals forward_backward(const float* params, const LeNet5Options& o
                                      const float* images, const int64_t* labels, int64_t count,
                                      int64_t batch, Workspace& ws, float* grad);
 
-struct SgdOptions {
-  double learning_rate = 0.01;
-  double momentum = 0.0;
-  double weight_decay = 0.0;
-};
-
 // Minibatch SGD on the flat parameters: torch::optim::SGD's update (dampening 0, no Nesterov).
 // The shards of a step run on at::get_num_threads() workers (see ShardPool).
 class Trainer {
@@ -92,11 +86,26 @@ class Trainer {
   // Returns the summed loss and the number of correct arg-max predictions before the update.
   kernels::LossTotals step(const float* images, const int64_t* labels, int64_t batch);
 
+  // The gradient of the batch's mean loss at the current parameters, without an update:
+  // [kParameters] in the flat layout, valid until the next call.
+  torch::Tensor gradient(const float* images, const int64_t* labels, int64_t batch);
+
   // Copy the current parameters into `model`.
   void store(LeNet5Impl& model) const { unpack(params_, model); }
 
+  // The optimiser's state, for checkpoints: flat parameters, momentum buffers, and whether the
+  // next step is the first (torch::optim::SGD starts its buffers from the first gradient).
+  struct State {
+    torch::Tensor params;
+    torch::Tensor momentum;
+    bool first_step;
+  };
+  State state() const { return {params_.clone(), momentum_.clone(), first_step_}; }
+  void restore(const State& state);
+
  private:
-  void update(int64_t shards);
+  // Runs every shard's forward and backward pass; grads_[0] then holds their sum, in shard order.
+  kernels::LossTotals accumulate(const float* images, const int64_t* labels, int64_t batch);
 
   LeNet5Options options_;
   SgdOptions sgd_;
@@ -112,5 +121,14 @@ class Trainer {
 // Logits [N,10] for CPU float32 images [N,1,28,28] (no autograd), shards spread over the
 // intra-op threads.
 torch::Tensor logits(const LeNet5Impl& model, const torch::Tensor& images);
+
+// Arg-max predictions (int64 [N], the first maximum on ties) of CPU float32 images [N,1,28,28]
+// and, when `labels` (integer [N]) is defined, their summed cross-entropy; shard sums are added
+// in shard order.
+struct Scores {
+  double loss_sum = 0.0;
+  torch::Tensor predictions;
+};
+Scores score(const LeNet5Impl& model, const torch::Tensor& images, const torch::Tensor& labels);
 
 }  // namespace lenet::fused

@@ -1,25 +1,14 @@
 #include "kernels.h"
 
-#include <ATen/ATen.h>
+#include "fixed_math.h"
 
 #include <algorithm>
-#include <cmath>
 
-// The Fortran BLAS entry point; libtorch links (and exports) a BLAS that provides it.
-extern "C" void sgemm_(const char* transa, const char* transb, const int* m, const int* n,
-                       const int* k, const float* alpha, const float* a, const int* lda,
-                       const float* b, const int* ldb, const float* beta, float* c,
-                       const int* ldc);
-
-// MKL (the BLAS of the PyPI and most conda builds of libtorch) picks its thread count per call
-// from thread-local and global settings that ATen and other threads change. A shard's products
-// must run on the calling thread alone, or results would depend on those settings (and threads
-// would be oversubscribed). Weak: null when the BLAS is not MKL, which is then left as it is.
-extern "C" int MKL_Set_Num_Threads_Local(int threads) __attribute__((weak));
-
-// Hot loops are compiled for several instruction sets and picked at load time, so the package
-// stays portable while using the vector units this CPU has.
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+// The hot loops are compiled for several instruction sets and one is picked at load time
+// (GCC's target_clones on x86-64 glibc), unless the build pins one (setup.py, LENET_CPP_ISA).
+// Which one runs changes the speed, never the result: the loops fix every sum's order and the
+// build forbids FMA contraction.
+#if defined(LENET_CPP_DISPATCH)
 #define LENET_VECTORIZE __attribute__((target_clones("default", "avx2", "avx512f")))
 #else
 #define LENET_VECTORIZE
@@ -31,9 +20,8 @@ namespace {
 constexpr int64_t L = kLanes;
 constexpr int64_t kImage = 28;
 
-// tanh through ATen's vectorised kernel (single-threaded: it runs on a shard's worker).
-void tanh_inplace(float* x, int64_t count) {
-  at::from_blob(x, {count}, at::TensorOptions(at::kFloat)).tanh_();
+LENET_VECTORIZE void tanh_inplace(float* __restrict__ x, int64_t count) {
+  for (int64_t j = 0; j < count; ++j) x[j] = fixed_math::tanh(x[j]);
 }
 
 template <bool kRelu>
@@ -146,23 +134,12 @@ void pool_backward_channels(Pooling pooling, int64_t channels, int64_t n, const 
 
 }  // namespace
 
-void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
-          const float* b, int64_t ldb, float* c, int64_t ldc) {
-  // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: swap the operands.
-  const char first_trans = trans_b ? 'T' : 'N';
-  const char second_trans = trans_a ? 'T' : 'N';
-  const int rows = static_cast<int>(n);
-  const int cols = static_cast<int>(m);
-  const int inner = static_cast<int>(k);
-  const int ld_first = static_cast<int>(ldb);
-  const int ld_second = static_cast<int>(lda);
-  const int ld_out = static_cast<int>(ldc);
-  const float one = 1.0F;
-  const float zero = 0.0F;
-  const int previous = MKL_Set_Num_Threads_Local ? MKL_Set_Num_Threads_Local(1) : 0;
-  sgemm_(&first_trans, &second_trans, &rows, &cols, &inner, &one, b, &ld_first, a, &ld_second,
-         &zero, c, &ld_out);
-  if (MKL_Set_Num_Threads_Local) MKL_Set_Num_Threads_Local(previous);
+void normalize_pixels(const uint8_t* pixels, int64_t count, float mean, float std, float* out) {
+  float table[256];
+  for (int value = 0; value < 256; ++value) {
+    table[value] = (static_cast<float>(value) / 255.0F - mean) / std;
+  }
+  for (int64_t j = 0; j < count; ++j) out[j] = table[pixels[j]];
 }
 
 void load_images(const float* images, int64_t count, float* x) {
@@ -183,6 +160,81 @@ constexpr int64_t kHalves = L / 16;
 static_assert(L % 16 == 0, "lanes must fill whole vectors");
 
 inline const Vec* lanes_at(const float* p) { return reinterpret_cast<const Vec*>(p); }
+
+namespace {
+
+// Rows [i, i + kRows) of lane_gemm, 32 columns at a time: the accumulators stay in registers.
+template <int64_t kRows>
+__attribute__((always_inline)) inline void lane_gemm_rows(int64_t i, int64_t k, int64_t n, const float* __restrict__ a,
+                           int64_t a_row, int64_t a_col, const float* __restrict__ b, int64_t ldb,
+                           float* __restrict__ c, int64_t ldc) {
+  for (int64_t col = 0; col < n; col += L) {
+    Vec acc[kRows][kHalves] = {};
+    for (int64_t j = 0; j < k; ++j) {
+      const Vec* v = lanes_at(b + j * ldb + col);
+      for (int64_t r = 0; r < kRows; ++r) {
+        const float w = a[(i + r) * a_row + j * a_col];
+        for (int64_t h = 0; h < kHalves; ++h) acc[r][h] += w * v[h];
+      }
+    }
+    for (int64_t r = 0; r < kRows; ++r) {
+      Vec* out = reinterpret_cast<Vec*>(c + (i + r) * ldc + col);
+      for (int64_t h = 0; h < kHalves; ++h) out[h] = acc[r][h];
+    }
+  }
+}
+
+// The fixed pairwise tree over kLanes partial sums.
+__attribute__((always_inline)) inline float tree_sum(const Vec (&partials)[kHalves]) {
+  float t[L];
+  for (int64_t h = 0; h < kHalves; ++h) {
+    for (int64_t i = 0; i < 16; ++i) t[h * 16 + i] = partials[h][i];
+  }
+  for (int64_t width = L / 2; width >= 1; width /= 2) {
+    for (int64_t i = 0; i < width; ++i) t[i] = t[i] + t[i + width];
+  }
+  return t[0];
+}
+
+// Rows [i, i + kRows) of lane_dot against row j of x.
+template <int64_t kRows>
+__attribute__((always_inline)) inline void lane_dot_rows(int64_t i, int64_t j, int64_t length, const float* __restrict__ d,
+                          int64_t ldd, const float* __restrict__ x, int64_t ldx,
+                          float* __restrict__ c, int64_t ldc) {
+  Vec acc[kRows][kHalves] = {};
+  for (int64_t q = 0; q < length; q += L) {
+    const Vec* v = lanes_at(x + j * ldx + q);
+    for (int64_t r = 0; r < kRows; ++r) {
+      const Vec* g = lanes_at(d + (i + r) * ldd + q);
+      for (int64_t h = 0; h < kHalves; ++h) acc[r][h] += g[h] * v[h];
+    }
+  }
+  for (int64_t r = 0; r < kRows; ++r) c[(i + r) * ldc + j] = tree_sum(acc[r]);
+}
+
+constexpr int64_t kBlockRows = 4;
+
+}  // namespace
+
+LENET_VECTORIZE void lane_gemm(int64_t m, int64_t k, int64_t n, const float* a, int64_t a_row,
+                               int64_t a_col, const float* b, int64_t ldb, float* c, int64_t ldc) {
+  int64_t i = 0;
+  for (; i + kBlockRows <= m; i += kBlockRows) {
+    lane_gemm_rows<kBlockRows>(i, k, n, a, a_row, a_col, b, ldb, c, ldc);
+  }
+  for (; i < m; ++i) lane_gemm_rows<1>(i, k, n, a, a_row, a_col, b, ldb, c, ldc);
+}
+
+LENET_VECTORIZE void lane_dot(int64_t m, int64_t n, int64_t length, const float* d, int64_t ldd,
+                              const float* x, int64_t ldx, float* c, int64_t ldc) {
+  int64_t i = 0;
+  for (; i + kBlockRows <= m; i += kBlockRows) {
+    for (int64_t j = 0; j < n; ++j) lane_dot_rows<kBlockRows>(i, j, length, d, ldd, x, ldx, c, ldc);
+  }
+  for (; i < m; ++i) {
+    for (int64_t j = 0; j < n; ++j) lane_dot_rows<1>(i, j, length, d, ldd, x, ldx, c, ldc);
+  }
+}
 
 LENET_VECTORIZE void conv1_forward(const float* __restrict__ x, const float* __restrict__ weights,
                                    float* __restrict__ a1) {
@@ -324,23 +376,17 @@ LossTotals softmax_cross_entropy(const float* logits, const int64_t* labels, int
     float e[kClasses];
     float sum = 0.0F;
     for (int64_t j = 0; j < kClasses; ++j) {
-      e[j] = std::exp(z[j] - top);
+      e[j] = fixed_math::exp(z[j] - top);
       sum += e[j];
     }
     const int64_t label = labels[i];
-    totals.loss_sum += static_cast<double>(std::log(sum) - (z[label] - top));
+    totals.loss_sum += static_cast<double>(fixed_math::log(sum) - (z[label] - top));
     totals.correct += best == label ? 1 : 0;
     const float inverse = scale / sum;
     for (int64_t j = 0; j < kClasses; ++j) dlogits[j * L + i] = e[j] * inverse;
     dlogits[label * L + i] -= scale;
   }
   return totals;
-}
-
-void transpose(const float* in, int64_t rows, int64_t cols, float* out) {
-  for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t c = 0; c < cols; ++c) out[c * rows + r] = in[r * cols + c];
-  }
 }
 
 LENET_VECTORIZE void add(float* __restrict__ acc, const float* __restrict__ x, int64_t count) {

@@ -1,6 +1,8 @@
-// Low-level CPU kernels of the fused LeNet-5 path: plain loops over raw float buffers, plus the
-// matrix product of the BLAS that libtorch ships. No allocation, no threading: fused.cpp runs
-// one shard of a batch per worker thread.
+// Low-level CPU kernels of the fused LeNet-5 path: plain loops over raw float buffers. No torch,
+// no BLAS, no libm, no allocation, no threading: fused.cpp runs one shard of a batch per worker
+// thread. Every floating-point sum runs in an order these loops fix, and the build forbids
+// contracting a*b+c into an FMA (-ffp-contract=off), so results are the same bits on every CPU,
+// whichever instruction set the loops were compiled or dispatched for.
 //
 // Layout: the kLanes images of a shard are the innermost dimension of every buffer. A feature
 // map is [channel][y][x][lane], so each pixel is one contiguous vector of kLanes values and every
@@ -13,7 +15,7 @@
 // element-wise over four blocks.
 #pragma once
 
-#include "lenet.h"
+#include "options.h"
 
 #include <cstdint>
 
@@ -21,10 +23,24 @@ namespace lenet::kernels {
 
 inline constexpr int64_t kLanes = 32;  // images per shard
 
-// Row-major C[m,n] = op(A)[m,k] * op(B)[k,n], op = transpose when trans_* is set; every element
-// of C is overwritten. lda/ldb/ldc are the row strides of the matrices as stored.
-void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
-          const float* b, int64_t ldb, float* c, int64_t ldc);
+// The two matrix products of the layers, over buffers whose rows are multiples of kLanes. Each
+// output element is one sum in an order fixed here, whatever the CPU's vector width: no BLAS.
+//
+// c[i][0..n) = sum over j < k, in ascending j, of a(i, j) * b[j][0..n), for i < m, where
+// a(i, j) = a[i * a_row + j * a_col] (a_col = 1: A row-major; a_row = 1: A transposed).
+// n is a multiple of kLanes; ldb/ldc are the row strides of b and c.
+void lane_gemm(int64_t m, int64_t k, int64_t n, const float* a, int64_t a_row, int64_t a_col,
+               const float* b, int64_t ldb, float* c, int64_t ldc);
+
+// c[i * ldc + j] = sum over q < length of d[i][q] * x[j][q], for i < m, j < n: kLanes partial
+// sums (partial l adds the terms q = l mod kLanes in ascending q), then a fixed pairwise tree
+// over the partials. length is a multiple of kLanes; ldd/ldx are the row strides of d and x.
+void lane_dot(int64_t m, int64_t n, int64_t length, const float* d, int64_t ldd, const float* x,
+              int64_t ldx, float* c, int64_t ldc);
+
+// uint8 pixels -> (p / 255 - mean) / std as float32, each value rounded as those three float
+// operations in that order; the one definition of the input normalisation.
+void normalize_pixels(const uint8_t* pixels, int64_t count, float mean, float std, float* out);
 
 // images [count,28,28] (count <= kLanes) -> x [32][32][kLanes], zero-padded by 2 on each side;
 // lanes count.. are zero.
@@ -71,9 +87,6 @@ struct LossTotals {
 // scale * (softmax - one_hot(label)) there and 0 in the other lanes.
 LossTotals softmax_cross_entropy(const float* logits, const int64_t* labels, int64_t count,
                                  float scale, float* dlogits);
-
-// out[c][r] = in[r][c] for an r x c row-major matrix.
-void transpose(const float* in, int64_t rows, int64_t cols, float* out);
 
 // acc[j] += x[j] for j < count.
 void add(float* acc, const float* x, int64_t count);

@@ -1,29 +1,11 @@
 #include "lenet.h"
 
-#include "fused.h"
+#include <ATen/CPUGeneratorImpl.h>
 
 #include <cmath>
-#include <stdexcept>
+#include <mutex>
 
 namespace lenet {
-
-Activation parse_activation(const std::string& name) {
-  if (name == "relu") return Activation::ReLU;
-  if (name == "tanh") return Activation::Tanh;
-  throw std::invalid_argument("activation must be 'relu' or 'tanh', got '" + name + "'");
-}
-
-Pooling parse_pooling(const std::string& name) {
-  if (name == "max") return Pooling::Max;
-  if (name == "avg") return Pooling::Avg;
-  throw std::invalid_argument("pooling must be 'max' or 'avg', got '" + name + "'");
-}
-
-std::string to_string(Activation activation) {
-  return activation == Activation::ReLU ? "relu" : "tanh";
-}
-
-std::string to_string(Pooling pooling) { return pooling == Pooling::Max ? "max" : "avg"; }
 
 LayerImpl::LayerImpl(std::vector<int64_t> weight_shape) {
   const auto outputs = weight_shape.front();
@@ -49,11 +31,6 @@ torch::Tensor LeNet5Impl::pool(const torch::Tensor& x) const {
 }
 
 torch::Tensor LeNet5Impl::forward(const torch::Tensor& x) {
-  // Without autograd on the CPU, the fused kernels compute the same logits faster.
-  if (!torch::GradMode::is_enabled() && x.device().is_cpu() && x.scalar_type() == torch::kFloat32 &&
-      conv1->weight.device().is_cpu() && fused::enabled()) {
-    return fused::logits(*this, x);
-  }
   auto h = pool(activate(torch::conv2d(x, conv1->weight, conv1->bias, 1, 2)));
   h = pool(activate(torch::conv2d(h, conv2->weight, conv2->bias)));
   h = h.flatten(1);
@@ -62,13 +39,35 @@ torch::Tensor LeNet5Impl::forward(const torch::Tensor& x) {
   return torch::linear(h, fc3->weight, fc3->bias);
 }
 
+namespace {
+
+// Fills `tensor` with draws uniform in [-bound, bound) from the low 24 bits of the generator's
+// 32-bit output, in element order, with our own arithmetic: ATen's uniform_ kernel differs by
+// CPU capability (ATEN_CPU_CAPABILITY), which would change the initial weights from one CPU to
+// another. lenet_cpp.reference.cpp_like_init draws the same numbers in Python.
+void fill_uniform(torch::Tensor& tensor, double bound, at::Generator& generator) {
+  auto values = torch::empty(tensor.sizes(), torch::kFloat32);
+  float* out = values.data_ptr<float>();
+  {
+    std::lock_guard<std::mutex> lock(generator.mutex());
+    auto* source = at::check_generator<at::CPUGeneratorImpl>(generator);
+    for (int64_t i = 0; i < values.numel(); ++i) {
+      const double unit = static_cast<double>(source->random() & 0xFFFFFFU) * 0x1p-24;  // [0, 1)
+      out[i] = static_cast<float>(-bound + 2.0 * bound * unit);
+    }
+  }
+  tensor.copy_(values);
+}
+
+}  // namespace
+
 void LeNet5Impl::reset_parameters(at::Generator generator) {
   torch::NoGradGuard no_grad;
   for (auto* layer : {&conv1, &conv2, &fc1, &fc2, &fc3}) {
     auto& weight = (*layer)->weight;
     const double bound = 1.0 / std::sqrt(static_cast<double>(weight[0].numel()));  // 1/sqrt(fan_in)
-    weight.uniform_(-bound, bound, generator);
-    (*layer)->bias.uniform_(-bound, bound, generator);
+    fill_uniform(weight, bound, generator);
+    fill_uniform((*layer)->bias, bound, generator);
   }
 }
 

@@ -1,27 +1,14 @@
 // LeNet-5 as a libtorch module: the one LeNet of the project.
 #pragma once
 
+#include "options.h"
+
 #include <torch/torch.h>
 
 #include <cstdint>
-#include <string>
+#include <vector>
 
 namespace lenet {
-
-enum class Activation { ReLU, Tanh };
-enum class Pooling { Max, Avg };
-
-// Parse/print the option names used across the Python API ("relu"/"tanh", "max"/"avg").
-// parse_* throw std::invalid_argument naming the accepted values.
-Activation parse_activation(const std::string& name);
-Pooling parse_pooling(const std::string& name);
-std::string to_string(Activation activation);
-std::string to_string(Pooling pooling);
-
-struct LeNet5Options {
-  Activation activation = Activation::ReLU;
-  Pooling pooling = Pooling::Max;
-};
 
 // The learnable weight and bias of one conv or linear layer (registered as "weight"/"bias").
 // Unlike torch::nn::Conv2d/Linear it draws no random numbers when built: LeNet5 initialises
@@ -36,14 +23,17 @@ TORCH_MODULE(Layer);
 
 // conv 5x5 (pad 2) -> act -> pool -> conv 5x5 -> act -> pool -> FC 120 -> act -> FC 84 -> act -> FC 10.
 // Input: float [N, 1, 28, 28], output: logits [N, 10]. Parameter names match lenet_cpp.reference.LeNet5.
+// forward() is plain libtorch (autograd, any device); the fused CPU path lives in fused.h and
+// the trainer picks between them.
 class LeNet5Impl : public torch::nn::Module {
  public:
   LeNet5Impl(LeNet5Options options, at::Generator generator);
 
   torch::Tensor forward(const torch::Tensor& x);
 
-  // Re-draw every parameter from `generator` with PyTorch's default init
-  // (uniform in +-1/sqrt(fan_in)), so a run never touches the global RNG.
+  // Re-draw every parameter from `generator` with PyTorch's default distribution (uniform in
+  // +-1/sqrt(fan_in)), so a run never touches the global RNG; the draws are turned into floats
+  // by our own arithmetic, so the initial weights are the same bits on every CPU.
   void reset_parameters(at::Generator generator);
 
   const LeNet5Options& options() const { return options_; }

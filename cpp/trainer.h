@@ -1,5 +1,6 @@
-// Training, evaluation and prediction of LeNet5 in plain C++: no Python in here.
-// The bindings check every argument before calling these functions.
+// Training, evaluation and prediction of LeNet5 in plain C++: no Python in here. Every entry
+// point checks its own arguments (c10::ValueError / c10::TypeError naming the argument), so the
+// API is safe to call without the bindings.
 #pragma once
 
 #include "lenet.h"
@@ -9,6 +10,9 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <stdexcept>
+#include <string>
+#include <utility>
 #include <vector>
 
 namespace lenet {
@@ -19,23 +23,44 @@ struct Dataset {
   torch::Tensor labels;
 };
 
-// uint8 pixels -> (x/255 - mean)/std as float32; float32 passes through. Adds the channel
-// dimension to [N,28,28]. The one place where MNIST normalisation is defined.
+// uint8 pixels -> (x/255 - mean)/std as float32 (kernels::normalize_pixels); float32 passes
+// through (detached). Adds the channel dimension to [N,28,28]. CPU tensors only.
 torch::Tensor normalize_images(const torch::Tensor& images);
 constexpr double kMnistMean = 0.1307;
 constexpr double kMnistStd = 0.3081;
 
+// The most intra-op threads a run may ask for, per CPU of this machine: more never helps a
+// CPU-bound loop, and each costs a workspace (10,000 threads would never finish starting).
+constexpr int kMaxThreadsPerCpu = 4;
+int max_threads();
+
 struct TrainOptions {
   int64_t epochs = 1;
-  double learning_rate = 0.01;
   int64_t batch_size = 64;
-  double momentum = 0.0;
-  double weight_decay = 0.0;
+  SgdOptions sgd;
   LeNet5Options model;
   uint64_t seed = 0;
   int threads = 0;  // intra-op threads of the calling thread during the run; 0 keeps the current value
   torch::Device device = torch::kCPU;
+  Kernels kernels = Kernels::Fused;  // Fused needs the CPU
   int64_t progress_every = 100;  // steps between progress callbacks
+  // Where to keep the end-of-epoch checkpoint ("" for none): an existing one for the same
+  // options and data is resumed; one for anything else is refused (c10::ValueError).
+  std::string checkpoint;
+  bool stop_on_divergence = true;  // raise TrainingDiverged at the first non-finite step loss
+};
+
+// Throws c10::ValueError naming the first bad field.
+void validate(const TrainOptions& options);
+
+// The loss of step `step` (1-based; in epoch `epoch`) was not finite.
+class TrainingDiverged : public std::runtime_error {
+ public:
+  TrainingDiverged(int64_t step, int64_t epoch, double learning_rate, double loss);
+  int64_t step;
+  int64_t epoch;
+  double learning_rate;
+  double loss;
 };
 
 struct Progress {
@@ -65,6 +90,8 @@ struct TrainResult {
   std::vector<double> test_loss;       // per epoch, when a test set is given
   std::vector<double> test_accuracy;
   torch::Tensor test_predictions;      // after the last epoch, when a test set is given
+  int64_t diverged_at_step = 0;        // first step with a non-finite loss (0: none)
+  int64_t resumed_from_epoch = 0;      // epochs taken from the checkpoint (0: a fresh start)
   double wall_time_s = 0.0;            // whole call, test evaluations included
   double train_time_s = 0.0;           // optimisation steps only
   double images_per_second = 0.0;      // epochs * N / train_time_s
@@ -75,9 +102,17 @@ struct TrainResult {
 TrainResult train(const Dataset& train_set, const std::optional<Dataset>& test_set,
                   const TrainOptions& options, const ProgressCallback& progress);
 
-// Logits -> class index for `images` (normalised [N,1,28,28]), in batches, under InferenceMode.
-torch::Tensor predict(LeNet5& model, const torch::Tensor& images, int64_t batch_size);
-Evaluation evaluate(LeNet5& model, const Dataset& data, int64_t batch_size);
+// Logits [N,10], class indices and evaluation of `images` (normalised [N,1,28,28]) in batches,
+// under InferenceMode, by the chosen kernels (Fused needs a CPU model).
+torch::Tensor logits(LeNet5& model, const torch::Tensor& images, Kernels kernels);
+torch::Tensor predict(LeNet5& model, const torch::Tensor& images, int64_t batch_size,
+                      Kernels kernels);
+Evaluation evaluate(LeNet5& model, const Dataset& data, int64_t batch_size, Kernels kernels);
+
+// The gradient of the mean cross-entropy of (images, labels) with respect to every parameter,
+// by the chosen kernels: {name, gradient} in named_parameters() order. For gradient checks.
+std::vector<std::pair<std::string, torch::Tensor>> gradients(LeNet5& model, const Dataset& data,
+                                                             Kernels kernels);
 
 // glibc's malloc hands large blocks back to the OS when they are freed (mmap threshold, trim
 // threshold), so a loop that allocates and frees the same big tensors every step page-faults

@@ -3,27 +3,30 @@
 ``train`` runs the whole optimisation loop in C++; Python threads keep running meanwhile.
 ``LeNet5`` is the C++ model (predict, evaluate, state_dict, save/load); ``reference.LeNet5``
 is the same network in ``torch.nn`` for checking and for moving weights.
+
+The compiled extension (``lenet_cpp._C``) is imported on first use of one of its names, so
+the pure-Python modules (``layout``, ``setting``, ``idx``, ``mnist``, ``plotting``, ...)
+work without it, e.g. while Snakemake builds its DAG or before the extension is compiled.
 """
 
-from importlib.metadata import PackageNotFoundError, version
+from __future__ import annotations
 
-import torch  # noqa: F401  (loads libtorch before the extension)
+from typing import TYPE_CHECKING, Any
 
-from lenet_cpp._C import (
-    MNIST_MEAN,
-    MNIST_STD,
-    LeNet5,
-    Progress,
-    TrainResult,
-    normalize,
-    train,
-    tune_allocator,
-)
+from ._version import __version__
 
-try:
-    __version__ = version("lenet-cpp")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0+unknown"
+if TYPE_CHECKING:
+    from ._C import (
+        MNIST_MEAN,
+        MNIST_STD,
+        LeNet5,
+        Progress,
+        TrainingDiverged,
+        TrainResult,
+        normalize,
+        train,
+        tune_allocator,
+    )
 
 __all__ = [
     "MNIST_MEAN",
@@ -31,8 +34,28 @@ __all__ = [
     "LeNet5",
     "Progress",
     "TrainResult",
+    "TrainingDiverged",
     "__version__",
     "normalize",
     "train",
     "tune_allocator",
 ]
+#: The public names the extension provides (everything but the version).
+_EXTENSION_NAMES = frozenset(__all__) - {"__version__"}
+
+
+def __getattr__(name: str) -> Any:
+    """Load the extension when one of its names is first used (PEP 562)."""
+    if name not in _EXTENSION_NAMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import torch  # noqa: F401  (loads libtorch before the extension)
+
+    from . import _C
+
+    for public in _EXTENSION_NAMES:  # later lookups find the names directly
+        globals()[public] = getattr(_C, public)
+    return globals()[name]
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXTENSION_NAMES})

@@ -20,12 +20,19 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .layout import PROGRESS_EVERY, SETTING_FIGURES, figure_paths
+
+if TYPE_CHECKING:
+    from . import Progress
+    from .mnist import MnistReport
+    from .results import MetricsRecord
 
 __all__ = ["build_parser", "main"]
 
 LOG = logging.getLogger("lenet_cpp.cli")
 EXIT_INTERRUPTED = 130
-FIGURE_FORMATS = ("png", "pdf")
 
 
 def _add_data_options(parser: argparse.ArgumentParser) -> None:
@@ -43,7 +50,7 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_train_parser(sub: argparse._SubParsersAction) -> None:
+def _add_train_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("train", help="train one setting and write its metrics and figures")
     _add_data_options(p)
     p.add_argument("--epochs", type=int, default=5, help="(%(default)s)")
@@ -67,7 +74,12 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--out-dir", type=Path, default=Path("results/cli"), help="outputs (%(default)s)"
     )
-    p.add_argument("--progress-every", type=int, default=20, help="steps per progress update")
+    p.add_argument(
+        "--progress-every",
+        type=int,
+        default=PROGRESS_EVERY,
+        help="steps per progress update (%(default)s)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -91,29 +103,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 class _ProgressBar:
-    """Feeds ``train_seeds`` progress reports of all seeds into one tqdm bar."""
+    """Feeds the progress reports of all seeds into one tqdm bar."""
 
-    def __init__(self, total: int, enabled: bool) -> None:
+    def __init__(self, n_seeds: int, enabled: bool) -> None:
         from tqdm import tqdm
 
-        self.bar = tqdm(total=total, unit="step", disable=not enabled, dynamic_ncols=True)
+        self.n_seeds = n_seeds
+        self.bar = tqdm(total=None, unit="step", disable=not enabled, dynamic_ncols=True)
         self.done: dict[int, int] = {}
 
-    def __call__(self, seed: int, progress: object) -> None:
-        step = int(progress.step)  # type: ignore[attr-defined]
-        self.bar.update(step - self.done.get(seed, 0))
-        self.done[seed] = step
+    def __call__(self, seed: int, progress: Progress) -> None:
+        if self.bar.total is None:  # every seed runs the same number of steps
+            self.bar.total = self.n_seeds * progress.total_steps
+        self.bar.update(progress.step - self.done.get(seed, 0))
+        self.done[seed] = progress.step
         self.bar.set_postfix(
-            epoch=f"{progress.epoch}/{progress.epochs}",  # type: ignore[attr-defined]
-            loss=f"{progress.loss:.3f}",  # type: ignore[attr-defined]
-            refresh=False,
+            epoch=f"{progress.epoch}/{progress.epochs}", loss=f"{progress.loss:.3f}", refresh=False
         )
 
     def close(self) -> None:
         self.bar.close()
 
 
-def _ensure(args: argparse.Namespace) -> object:
+def _ensure(args: argparse.Namespace) -> MnistReport:
     from .mnist import ensure_mnist
 
     return ensure_mnist(args.data_dir, args.source, verify=args.verify)
@@ -121,7 +133,7 @@ def _ensure(args: argparse.Namespace) -> object:
 
 def _download(args: argparse.Namespace) -> int:
     report = _ensure(args)
-    print(f"MNIST ready in {report.data_dir} (source: {report.source})")  # type: ignore[attr-defined]
+    print(f"MNIST ready in {report.data_dir} (source: {report.source})")
     return 0
 
 
@@ -136,61 +148,47 @@ def _synthetic(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from tqdm.contrib.logging import logging_redirect_tqdm
 
-    import lenet_cpp
-
-    from .mnist import MNIST_FILES
+    from .job import JobSpec, run_job
+    from .mnist import MNIST_MD5
     from .plotting import plot_setting
-    from .provenance import file_md5s
-    from .runner import Hyperparameters, TrainData, run_setting
+    from .setting import Hyperparameters
 
-    lenet_cpp.tune_allocator()  # keep freed buffers in the process (see README, Performance)
     report = _ensure(args)
-    hp = Hyperparameters(
-        activation=args.activation,
-        pooling=args.pooling,
-        learning_rate=args.learning_rate,
-        batch_size=args.batch_size,
-        momentum=args.momentum,
-        weight_decay=args.weight_decay,
-        epochs=args.epochs,
+    hp = Hyperparameters.from_mapping(
+        {key: getattr(args, key) for key in Hyperparameters.field_names()}
     )
-    data = TrainData.load(
-        args.data_dir, train_subset=args.train_subset, test_subset=args.test_subset
+    spec = JobSpec(
+        hyperparameters=hp,
+        seeds=args.seeds,
+        data_dir=args.data_dir,
+        out_dir=args.out_dir,
+        threads=args.threads,
+        expected_md5=MNIST_MD5 if args.verify else None,
+        concurrent=not args.sequential,
+        device=args.device,
+        train_subset=args.train_subset,
+        test_subset=args.test_subset,
+        progress_every=args.progress_every,
+        data_info={"source": report.source},
     )
-    total = len(args.seeds) * hp.epochs * hp.steps_per_epoch(data.n_train)
-    bar = _ProgressBar(total, enabled=not args.no_progress)
+    bar = _ProgressBar(len(args.seeds), enabled=not args.no_progress)
     try:
         with logging_redirect_tqdm():
-            record = run_setting(
-                hp,
-                args.seeds,
-                data,
-                args.out_dir,
-                job_threads=args.threads,
-                concurrent=not args.sequential,
-                device=args.device,
-                progress=bar,
-                progress_every=args.progress_every,
-                data_info={
-                    "dir": str(args.data_dir),
-                    "source": report.source,  # type: ignore[attr-defined]
-                    "md5": file_md5s(args.data_dir / name for name in MNIST_FILES),
-                },
-            )
+            record = run_job(spec, progress=bar)
     finally:
         bar.close()
     out = args.out_dir
     plot_setting(
         out,
-        predictions_paths=[out / f"predictions.{fmt}" for fmt in FIGURE_FORMATS],
-        loss_paths=[out / f"loss.{fmt}" for fmt in FIGURE_FORMATS],
+        predictions_paths=figure_paths(out, SETTING_FIGURES[0]),
+        loss_paths=figure_paths(out, SETTING_FIGURES[1]),
     )
     _print_accuracy(record)
     print(f"results and figures in {out}")
     return 0
 
 
-def _print_accuracy(record: dict) -> None:
+def _print_accuracy(record: MetricsRecord) -> None:
     per_seed = record["results"]["per_seed"]
     for seed, numbers in per_seed.items():
         print(f"seed {seed}: test accuracy {numbers['test_accuracy'][-1]:.2%}")

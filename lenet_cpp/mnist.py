@@ -11,6 +11,7 @@ name is always complete and verified.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gzip
 import hashlib
 import http.client
@@ -31,10 +32,10 @@ from typing import IO
 import torch
 
 from .idx import read_idx, read_idx_header
+from .layout import MNIST_FILES
 
 __all__ = [
     "MIRROR_TIMEOUT_S",
-    "MNIST_FILES",
     "MNIST_MD5",
     "NPM_SPEC",
     "MnistReport",
@@ -49,11 +50,7 @@ __all__ = [
 
 LOG = logging.getLogger("lenet_cpp.mnist")
 
-TRAIN_IMAGES = "train-images-idx3-ubyte"
-TRAIN_LABELS = "train-labels-idx1-ubyte"
-TEST_IMAGES = "t10k-images-idx3-ubyte"
-TEST_LABELS = "t10k-labels-idx1-ubyte"
-MNIST_FILES: tuple[str, ...] = (TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS)
+TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS = MNIST_FILES
 SPLITS: Mapping[str, tuple[str, str]] = MappingProxyType(
     {"train": (TRAIN_IMAGES, TRAIN_LABELS), "test": (TEST_IMAGES, TEST_LABELS)}
 )
@@ -177,7 +174,9 @@ def _verify(ctx: _Ctx, name: str, path: Path, *, verify: bool, digest: str | Non
         _check_idx(name, path)
 
 
-def _copy(src: IO[bytes], dst: IO[bytes], what: str, total: int | None = None) -> str:
+def _copy(
+    src: IO[bytes] | gzip.GzipFile, dst: IO[bytes], what: str, total: int | None = None
+) -> str:
     """Copy a stream with periodic progress logs; return the MD5 of what was copied."""
     h = hashlib.md5(usedforsecurity=False)
     done, start = 0, time.monotonic()
@@ -261,6 +260,11 @@ class _Attempt:
         (LOG.info if quiet else LOG.warning)("MNIST source %s failed: %s", self.label, reason)
 
 
+def _reader(path: Path | str) -> _Opener:
+    """Opens ``path`` for binary reading when called."""
+    return lambda: open(path, "rb")
+
+
 def _match(basename: str) -> tuple[str, bool] | None:
     """Map a file name to (official name, is_gzipped), accepting 'train-images.idx3-ubyte'."""
     gz = basename.endswith(".gz")
@@ -283,7 +287,7 @@ def _from_present(ctx: _Ctx) -> None:
                 continue
         gz_path = ctx.data_dir / f"{name}.gz"
         if gz_path.is_file():
-            att.offer(name, True, lambda p=gz_path: open(p, "rb"))
+            att.offer(name, True, _reader(gz_path))
     att.finish(quiet=not att.reasons)
 
 
@@ -294,7 +298,7 @@ def _offer_tree(att: _Attempt, root: Path) -> None:
         if p.is_file() and (m := _match(p.name)) is not None
     )
     for _, gz, p, name in found:
-        att.offer(name, gz, lambda p=p: open(p, "rb"))
+        att.offer(name, gz, _reader(p))
 
 
 def _offer_archive(att: _Attempt, archive: Path) -> None:
@@ -303,7 +307,7 @@ def _offer_archive(att: _Attempt, archive: Path) -> None:
             for info in sorted(zf.infolist(), key=lambda i: i.filename):
                 m = _match(Path(info.filename).name)
                 if m and not info.is_dir():
-                    att.offer(m[0], m[1], lambda i=info: zf.open(i))
+                    att.offer(m[0], m[1], functools.partial(zf.open, info))
         return
     with tarfile.open(archive, "r:*") as tf:
         for member in tf.getmembers():
@@ -375,7 +379,7 @@ def _from_mirror(ctx: _Ctx, mirror: str, gz_md5: Mapping[str, str], timeout: flo
             if exp is not None and got != exp:
                 att.reject(name, f"{gz_name}: MD5 mismatch (expected {exp}, got {got})")
             else:
-                att.offer(name, True, lambda p=gz_tmp: open(p, "rb"))
+                att.offer(name, True, _reader(gz_tmp))
         finally:
             gz_tmp.unlink(missing_ok=True)
     att.finish(whole)

@@ -19,20 +19,17 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import matplotlib as mpl
 import matplotlib.style
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.typing import ColorType
 
-from .results import (
-    atomic_path,
-    load_metrics,
-    read_losses,
-    read_predictions,
-    seed_dir,
-)
+from .layout import FIGURE_FORMATS, LOSSES_FILE, PREDICTIONS_FILE, seed_dir
+from .results import atomic_path, load_metrics, read_losses, read_predictions
 
 __all__ = [
     "DPI",
@@ -67,13 +64,14 @@ _METADATA: Mapping[str, Mapping[str, object]] = {
     "png": {"Software": None},
     "pdf": {"Creator": "lenet-cpp", "Producer": "lenet-cpp", "CreationDate": None},
 }
+assert set(_METADATA) == set(FIGURE_FORMATS), "fixed metadata for every figure format"
 _JITTER = 0.38
 _CURVE_POINTS = 60  # smoothing window: about total_steps / _CURVE_POINTS steps
 
 
 @contextlib.contextmanager
 def _style() -> Iterator[None]:
-    with matplotlib.style.context("default"), mpl.rc_context(STYLE):
+    with matplotlib.style.context("default"), mpl.rc_context(cast("dict[Any, Any]", STYLE)):
         yield
 
 
@@ -86,7 +84,8 @@ def save_figure(fig: Figure, *paths: str | os.PathLike[str]) -> None:
     for path in paths:
         fmt = Path(path).suffix.lstrip(".").lower()
         if fmt not in _METADATA:
-            raise ValueError(f"{path}: figures are written as .png or .pdf, got '.{fmt}'")
+            formats = " or ".join(f".{f}" for f in FIGURE_FORMATS)
+            raise ValueError(f"{path}: figures are written as {formats}, got '.{fmt}'")
         with _style(), atomic_path(path) as tmp:
             fig.savefig(tmp, format=fmt, dpi=DPI, metadata=dict(_METADATA[fmt]))
 
@@ -101,7 +100,8 @@ def smooth(values: np.ndarray, window: int) -> np.ndarray:
     csum = np.cumsum(np.concatenate(([0.0], x)))
     idx = np.arange(1, x.size + 1)
     lo = np.maximum(idx - window, 0)
-    return (csum[idx] - csum[lo]) / (idx - lo)
+    averages: np.ndarray = (csum[idx] - csum[lo]) / (idx - lo)
+    return averages
 
 
 def _window(n_steps: int) -> int:
@@ -184,7 +184,7 @@ class LossCurves:
         return np.array([list(v) for v in self.test_losses.values()], dtype=np.float64)
 
 
-def _draw_training(ax: Axes, curves: LossCurves, color: str, *, label: str) -> None:
+def _draw_training(ax: Axes, curves: LossCurves, color: ColorType, *, label: str) -> None:
     x, sm = curves.epoch_axis(), curves.smoothed()
     ax.plot(x, sm.mean(axis=0), c=color, lw=1.6, label=label)
     if sm.shape[0] > 1:
@@ -292,14 +292,13 @@ def confusion_figure(matrix: np.ndarray, *, title: str) -> Figure:
 
 def load_loss_curves(run_dir: str | os.PathLike[str], *, label: str | None = None) -> LossCurves:
     """Read a setting's losses (seed*/losses.csv) and test losses (metrics.json)."""
-    record = load_metrics(Path(run_dir) / "metrics.json")
-    seeds: list[int] = record["seeds"]  # type: ignore[assignment]
-    per_seed = record["results"]["per_seed"]  # type: ignore[index]
+    record = load_metrics(run_dir)
+    seeds, per_seed = record["seeds"], record["results"]["per_seed"]
     return LossCurves(
-        label=label or record["setting"]["name"],  # type: ignore[index]
-        step_losses={s: read_losses(seed_dir(run_dir, s) / "losses.csv") for s in seeds},
+        label=label or record["setting"]["name"],
+        step_losses={s: read_losses(seed_dir(run_dir, s) / LOSSES_FILE) for s in seeds},
         test_losses={s: per_seed[str(s)]["test_loss"] for s in seeds},
-        epochs=int(record["setting"]["epochs"]),  # type: ignore[index]
+        epochs=int(record["setting"]["epochs"]),
     )
 
 
@@ -311,11 +310,10 @@ def plot_setting(
     seed: int | None = None,
 ) -> None:
     """Write a setting's two figures; the scatter shows ``seed`` (default: the first seed)."""
-    record = load_metrics(Path(run_dir) / "metrics.json")
-    name: str = record["setting"]["name"]  # type: ignore[index]
-    seeds: list[int] = record["seeds"]  # type: ignore[assignment]
+    record = load_metrics(run_dir)
+    name, seeds = record["setting"]["name"], record["seeds"]
     shown = seeds[0] if seed is None else seed
-    labels, predictions = read_predictions(seed_dir(run_dir, shown) / "predictions.csv")
+    labels, predictions = read_predictions(seed_dir(run_dir, shown) / PREDICTIONS_FILE)
     fig = predictions_figure(labels, predictions, title=f"{name}, seed {shown}", jitter_seed=shown)
     save_figure(fig, *predictions_paths)
     save_figure(loss_figure(load_loss_curves(run_dir), title=name), *loss_paths)
@@ -323,8 +321,10 @@ def plot_setting(
 
 def _pooled_confusion(run_dir: Path) -> np.ndarray:
     """Sum of the seeds' confusion matrices recorded in metrics.json."""
-    per_seed = load_metrics(run_dir / "metrics.json")["results"]["per_seed"]  # type: ignore[index]
-    return np.sum([np.asarray(r["confusion"], dtype=np.int64) for r in per_seed.values()], axis=0)
+    per_seed = load_metrics(run_dir)["results"]["per_seed"]
+    matrices = [np.asarray(r["confusion"], dtype=np.int64) for r in per_seed.values()]
+    pooled: np.ndarray = np.sum(matrices, axis=0)
+    return pooled
 
 
 def plot_grid(

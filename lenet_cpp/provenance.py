@@ -11,6 +11,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+from ._version import __version__
 from .mnist import file_md5
 
 __all__ = ["environment", "file_md5s", "git_info", "utc_now"]
@@ -59,11 +60,9 @@ def _version(module: str) -> str | None:
 
 def environment() -> dict[str, object]:
     """Versions of Python and the libraries that shape the numbers, plus the machine."""
-    import lenet_cpp  # late: keeps this module importable without the compiled extension
-
     return {
-        "lenet_cpp": lenet_cpp.__version__,
-        "lenet_cpp_module": str(Path(lenet_cpp.__file__).parent),
+        "lenet_cpp": __version__,
+        "lenet_cpp_module": str(Path(__file__).parent),
         "torch": _version("torch"),
         "numpy": _version("numpy"),
         "matplotlib": _version("matplotlib"),

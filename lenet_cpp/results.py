@@ -1,7 +1,7 @@
 """Result files of a training setting and of a grid, written atomically.
 
-Layout of one setting's directory (the pipeline's ``results/runs/<setting>/``,
-the CLI's ``--out-dir``)::
+Files of one setting's directory (the pipeline's ``results/runs/<setting>/``, the CLI's
+``--out-dir``; the paths are defined in ``lenet_cpp.layout``)::
 
     metrics.json              settings, per-seed numbers, timing, provenance (written last)
     seed<S>/losses.csv        step, epoch, loss: the training loss of every optimiser step
@@ -26,22 +26,33 @@ import math
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 import numpy as np
+
+from .layout import (
+    EPOCHS_FILE,
+    LOSSES_FILE,
+    MODEL_FILE,
+    PARTIAL_SUFFIX,
+    PREDICTIONS_FILE,
+    metrics_path,
+    seed_dir,
+)
 
 if TYPE_CHECKING:
     import torch
 
-    import lenet_cpp
-
-    from .runner import Hyperparameters, TrainData
+    from . import TrainResult
+    from .setting import Hyperparameters, TrainData
 
 __all__ = [
-    "METRICS_FILE",
-    "PARTIAL_SUFFIX",
-    "SEED_FILES",
     "SUMMARY_COLUMNS",
+    "MetricsRecord",
+    "RunInfo",
+    "SeedResults",
+    "Stats",
+    "SummaryRow",
     "atomic_path",
     "best_row",
     "build_metrics",
@@ -51,8 +62,6 @@ __all__ = [
     "read_predictions",
     "read_summary",
     "remove_partials",
-    "seed_dir",
-    "setting_outputs",
     "stats",
     "summarize",
     "write_json",
@@ -61,34 +70,114 @@ __all__ = [
     "write_summary",
 ]
 
-METRICS_FILE = "metrics.json"
-SEED_FILES = ("losses.csv", "epochs.csv", "predictions.csv", "model.pt")
-PARTIAL_SUFFIX = ".partial"
 METRICS_FORMAT = "lenet_cpp.metrics"
 METRICS_VERSION = 1
 N_CLASSES = 10
 
-SUMMARY_COLUMNS = (
-    "rank",
-    "setting",
-    "activation",
-    "pooling",
-    "learning_rate",
-    "batch_size",
-    "momentum",
-    "weight_decay",
-    "epochs",
-    "n_seeds",
-    "test_accuracy_mean",
-    "test_accuracy_std",
-    "final_train_loss_mean",
-    "final_train_loss_std",
-    "final_test_loss_mean",
-    "final_test_loss_std",
-    "train_time_s_mean",
-    "job_wall_time_s",
-    "images_per_second",
-)
+
+class Stats(TypedDict):
+    mean: float
+    std: float
+    min: float
+    max: float
+
+
+class SeedResults(TypedDict):
+    """The deterministic numbers of one seed (lists: one value per epoch)."""
+
+    steps: int
+    final_step_loss: float
+    train_loss: list[float]
+    train_accuracy: list[float]
+    test_loss: list[float]
+    test_accuracy: list[float]
+    misclassified: int
+    confusion: list[list[int]]
+
+
+class Results(TypedDict):
+    """The deterministic part of metrics.json: equal on every rerun."""
+
+    test_accuracy: Stats
+    final_train_loss: Stats
+    final_test_loss: Stats
+    per_seed: dict[str, SeedResults]
+
+
+class SeedTiming(TypedDict):
+    wall_time_s: float
+    train_time_s: float
+    images_per_second: float
+
+
+class Timing(TypedDict):
+    job_wall_time_s: float
+    images_per_second: float | None
+    per_seed: dict[str, SeedTiming]
+
+
+class RunInfo(TypedDict):
+    """How a job ran its seeds (see ``lenet_cpp.seeds.ThreadPlan``)."""
+
+    job_threads: int
+    threads_per_run: int
+    concurrent_runs: int
+    device: str
+
+
+class GridPoint(TypedDict):
+    """A setting's hyperparameters (``Hyperparameters.as_dict()``)."""
+
+    activation: str
+    pooling: str
+    learning_rate: float
+    batch_size: int
+    momentum: float
+    weight_decay: float
+    epochs: int
+
+
+class SettingRecord(GridPoint):
+    name: str
+
+
+class MetricsRecord(TypedDict):
+    """The content of one metrics.json."""
+
+    format: str
+    version: int
+    setting: SettingRecord
+    seeds: list[int]
+    data: dict[str, Any]
+    results: Results
+    timing: Timing
+    run: RunInfo
+    provenance: dict[str, Any]
+
+
+class _RankedSetting(TypedDict):
+    rank: int
+    setting: str
+
+
+class _SettingNumbers(TypedDict):
+    n_seeds: int
+    test_accuracy_mean: float
+    test_accuracy_std: float
+    final_train_loss_mean: float
+    final_train_loss_std: float
+    final_test_loss_mean: float
+    final_test_loss_std: float
+    train_time_s_mean: float
+    job_wall_time_s: float
+    images_per_second: float | None
+
+
+class SummaryRow(_RankedSetting, GridPoint, _SettingNumbers):
+    """One row of summary.csv; its columns, in this order, are ``SUMMARY_COLUMNS``."""
+
+
+SUMMARY_COLUMNS: tuple[str, ...] = tuple(SummaryRow.__annotations__)
 
 
 # ---------------------------------------------------------------- atomic files
@@ -120,7 +209,9 @@ def write_json(path: str | os.PathLike[str], data: object) -> None:
     _write_text(path, json.dumps(data, indent=2) + "\n")
 
 
-def _write_csv(path: str | os.PathLike[str], header: Sequence[str], rows: Iterator[list]) -> None:
+def _write_csv(
+    path: str | os.PathLike[str], header: Sequence[str], rows: Iterator[Sequence[object]]
+) -> None:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
@@ -140,17 +231,6 @@ def remove_partials(directory: str | os.PathLike[str]) -> list[Path]:
 # ---------------------------------------------------------------- one setting
 
 
-def seed_dir(run_dir: str | os.PathLike[str], seed: int) -> Path:
-    return Path(run_dir) / f"seed{seed}"
-
-
-def setting_outputs(run_dir: str | os.PathLike[str], seeds: Sequence[int]) -> list[Path]:
-    """Every file ``write_setting`` produces for these seeds, metrics.json first."""
-    files = [Path(run_dir) / METRICS_FILE]
-    files += [seed_dir(run_dir, s) / name for s in seeds for name in SEED_FILES]
-    return files
-
-
 def confusion_matrix(labels: np.ndarray, predictions: np.ndarray) -> np.ndarray:
     """int64 [10, 10] counts; rows are true labels, columns predictions."""
     index = labels.astype(np.int64) * N_CLASSES + predictions.astype(np.int64)
@@ -158,14 +238,14 @@ def confusion_matrix(labels: np.ndarray, predictions: np.ndarray) -> np.ndarray:
     return counts.reshape(N_CLASSES, N_CLASSES)
 
 
-def stats(values: Sequence[float]) -> dict[str, float]:
+def stats(values: Sequence[float]) -> Stats:
     """Mean, sample standard deviation (0 for one value), min and max."""
     arr = np.asarray(values, dtype=np.float64)
     std = float(arr.std(ddof=1)) if arr.size > 1 else 0.0
-    return {"mean": float(arr.mean()), "std": std, "min": float(arr.min()), "max": float(arr.max())}
+    return Stats(mean=float(arr.mean()), std=std, min=float(arr.min()), max=float(arr.max()))
 
 
-def _predictions(result: lenet_cpp.TrainResult) -> np.ndarray:
+def _predictions(result: TrainResult) -> np.ndarray:
     if result.test_predictions is None:
         raise ValueError("the training result has no test predictions (train with a test set)")
     return result.test_predictions.numpy()
@@ -173,7 +253,7 @@ def _predictions(result: lenet_cpp.TrainResult) -> np.ndarray:
 
 def write_seed_outputs(
     directory: str | os.PathLike[str],
-    result: lenet_cpp.TrainResult,
+    result: TrainResult,
     test_labels: torch.Tensor,
     steps_per_epoch: int,
 ) -> None:
@@ -181,51 +261,51 @@ def write_seed_outputs(
     out = Path(directory)
     losses = result.step_losses.tolist()
     _write_csv(
-        out / "losses.csv",
+        out / LOSSES_FILE,
         ("step", "epoch", "loss"),
         ([i + 1, i // steps_per_epoch + 1, loss] for i, loss in enumerate(losses)),
     )
     columns = (result.train_loss, result.train_accuracy, result.test_loss, result.test_accuracy)
     _write_csv(
-        out / "epochs.csv",
+        out / EPOCHS_FILE,
         ("epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy"),
         ([e + 1, *values] for e, values in enumerate(zip(*columns, strict=True))),
     )
     labels, predictions = test_labels.numpy(), _predictions(result)
     _write_csv(
-        out / "predictions.csv",
+        out / PREDICTIONS_FILE,
         ("index", "label", "prediction"),
         ([i, int(t), int(p)] for i, (t, p) in enumerate(zip(labels, predictions, strict=True))),
     )
-    with atomic_path(out / "model.pt") as tmp:
+    with atomic_path(out / MODEL_FILE) as tmp:
         result.model.save(str(tmp))
 
 
-def _seed_record(result: lenet_cpp.TrainResult, test_labels: torch.Tensor) -> dict[str, object]:
+def _seed_record(result: TrainResult, test_labels: torch.Tensor) -> SeedResults:
     labels, predictions = test_labels.numpy(), _predictions(result)
     losses = result.step_losses
-    return {
-        "steps": int(losses.shape[0]),
-        "final_step_loss": float(losses[-1]) if losses.numel() else math.nan,
-        "train_loss": result.train_loss,
-        "train_accuracy": result.train_accuracy,
-        "test_loss": result.test_loss,
-        "test_accuracy": result.test_accuracy,
-        "misclassified": int((labels != predictions).sum()),
-        "confusion": confusion_matrix(labels, predictions).tolist(),
-    }
+    return SeedResults(
+        steps=int(losses.shape[0]),
+        final_step_loss=float(losses[-1]) if losses.numel() else math.nan,
+        train_loss=result.train_loss,
+        train_accuracy=result.train_accuracy,
+        test_loss=result.test_loss,
+        test_accuracy=result.test_accuracy,
+        misclassified=int((labels != predictions).sum()),
+        confusion=confusion_matrix(labels, predictions).tolist(),
+    )
 
 
 def build_metrics(
     hp: Hyperparameters,
-    results: Mapping[int, lenet_cpp.TrainResult],
+    results: Mapping[int, TrainResult],
     data: TrainData,
     *,
     job_wall_time_s: float,
-    run: Mapping[str, object],
+    run: RunInfo,
     data_info: Mapping[str, object],
     provenance: Mapping[str, object],
-) -> dict[str, object]:
+) -> MetricsRecord:
     """The metrics.json record of one setting (see the module docstring)."""
     seeds = list(results)
     per_seed = {str(s): _seed_record(r, data.test_labels) for s, r in results.items()}
@@ -234,55 +314,60 @@ def build_metrics(
         for key in ("train_loss", "test_loss", "test_accuracy")
     }
     images = len(seeds) * hp.epochs * data.n_train
-    timing = {
-        "job_wall_time_s": job_wall_time_s,
-        "images_per_second": images / job_wall_time_s if job_wall_time_s > 0 else None,
-        "per_seed": {
-            str(s): {
-                "wall_time_s": r.wall_time_s,
-                "train_time_s": r.train_time_s,
-                "images_per_second": r.images_per_second,
-            }
+    timing = Timing(
+        job_wall_time_s=job_wall_time_s,
+        images_per_second=images / job_wall_time_s if job_wall_time_s > 0 else None,
+        per_seed={
+            str(s): SeedTiming(
+                wall_time_s=r.wall_time_s,
+                train_time_s=r.train_time_s,
+                images_per_second=r.images_per_second,
+            )
             for s, r in results.items()
         },
-    }
-    return {
-        "format": METRICS_FORMAT,
-        "version": METRICS_VERSION,
-        "setting": {"name": hp.name, **hp.as_dict()},
-        "seeds": seeds,
-        "data": {"train_size": data.n_train, "test_size": data.n_test, **data_info},
-        "results": {
-            "test_accuracy": stats(last["test_accuracy"]),
-            "final_train_loss": stats(last["train_loss"]),
-            "final_test_loss": stats(last["test_loss"]),
-            "per_seed": per_seed,
-        },
-        "timing": timing,
-        "run": dict(run),
-        "provenance": dict(provenance),
-    }
+    )
+    setting = cast(SettingRecord, {"name": hp.name, **hp.as_dict()})
+    return MetricsRecord(
+        format=METRICS_FORMAT,
+        version=METRICS_VERSION,
+        setting=setting,
+        seeds=seeds,
+        data={"train_size": data.n_train, "test_size": data.n_test, **data_info},
+        results=Results(
+            test_accuracy=stats(last["test_accuracy"]),
+            final_train_loss=stats(last["train_loss"]),
+            final_test_loss=stats(last["test_loss"]),
+            per_seed=per_seed,
+        ),
+        timing=timing,
+        run=RunInfo(**run),
+        provenance=dict(provenance),
+    )
 
 
 def write_setting(
     run_dir: str | os.PathLike[str],
     hp: Hyperparameters,
-    results: Mapping[int, lenet_cpp.TrainResult],
+    results: Mapping[int, TrainResult],
     data: TrainData,
-    record: Mapping[str, object],
+    record: MetricsRecord,
 ) -> None:
     """Write every seed's files, then ``record`` (from ``build_metrics``) as metrics.json last."""
     steps_per_epoch = hp.steps_per_epoch(data.n_train)
     for seed, result in results.items():
         write_seed_outputs(seed_dir(run_dir, seed), result, data.test_labels, steps_per_epoch)
-    write_json(Path(run_dir) / METRICS_FILE, record)
+    write_json(metrics_path(run_dir), record)
 
 
-def load_metrics(path: str | os.PathLike[str]) -> dict[str, object]:
-    record = json.loads(Path(path).read_text(encoding="utf-8"))
+def load_metrics(path: str | os.PathLike[str]) -> MetricsRecord:
+    """Read a metrics.json (``path``: the file, or the run directory holding it)."""
+    path = Path(path)
+    if path.is_dir():
+        path = metrics_path(path)
+    record = json.loads(path.read_text(encoding="utf-8"))
     if not isinstance(record, dict) or record.get("format") != METRICS_FORMAT:
         raise ValueError(f"{path} is not a lenet-cpp metrics.json file")
-    return record
+    return cast(MetricsRecord, record)
 
 
 def read_losses(path: str | os.PathLike[str]) -> np.ndarray:
@@ -302,50 +387,60 @@ def read_predictions(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarr
 # ---------------------------------------------------------------- grid summary
 
 
-def _summary_row(record: Mapping[str, object]) -> dict[str, object]:
-    setting: dict = record["setting"]  # type: ignore[assignment]
-    res: dict = record["results"]  # type: ignore[assignment]
-    timing: dict = record["timing"]  # type: ignore[assignment]
+def _summary_row(record: MetricsRecord, rank: int) -> SummaryRow:
+    setting, res, timing = record["setting"], record["results"], record["timing"]
     train_times = [t["train_time_s"] for t in timing["per_seed"].values()]
-    return {
-        "setting": setting["name"],
-        **{k: setting[k] for k in SUMMARY_COLUMNS[2:9]},
-        "n_seeds": len(record["seeds"]),  # type: ignore[arg-type]
-        "test_accuracy_mean": res["test_accuracy"]["mean"],
-        "test_accuracy_std": res["test_accuracy"]["std"],
-        "final_train_loss_mean": res["final_train_loss"]["mean"],
-        "final_train_loss_std": res["final_train_loss"]["std"],
-        "final_test_loss_mean": res["final_test_loss"]["mean"],
-        "final_test_loss_std": res["final_test_loss"]["std"],
-        "train_time_s_mean": float(np.mean(train_times)),
-        "job_wall_time_s": timing["job_wall_time_s"],
-        "images_per_second": timing["images_per_second"],
-    }
-
-
-def summarize(records: Sequence[Mapping[str, object]]) -> list[dict[str, object]]:
-    """One row per setting, in the given order; ``rank`` 1 is the best (see ``best_row``)."""
-    rows = [_summary_row(r) for r in records]
-    order = sorted(
-        range(len(rows)),
-        key=lambda i: (
-            -rows[i]["test_accuracy_mean"],  # type: ignore[operator]
-            rows[i]["final_test_loss_mean"],
-            rows[i]["setting"],
-        ),
+    return SummaryRow(
+        rank=rank,
+        setting=setting["name"],
+        activation=setting["activation"],
+        pooling=setting["pooling"],
+        learning_rate=setting["learning_rate"],
+        batch_size=setting["batch_size"],
+        momentum=setting["momentum"],
+        weight_decay=setting["weight_decay"],
+        epochs=setting["epochs"],
+        n_seeds=len(record["seeds"]),
+        test_accuracy_mean=res["test_accuracy"]["mean"],
+        test_accuracy_std=res["test_accuracy"]["std"],
+        final_train_loss_mean=res["final_train_loss"]["mean"],
+        final_train_loss_std=res["final_train_loss"]["std"],
+        final_test_loss_mean=res["final_test_loss"]["mean"],
+        final_test_loss_std=res["final_test_loss"]["std"],
+        train_time_s_mean=float(np.mean(train_times)),
+        job_wall_time_s=timing["job_wall_time_s"],
+        images_per_second=timing["images_per_second"],
     )
-    for rank, i in enumerate(order, start=1):
-        rows[i]["rank"] = rank
-    return [{c: row[c] for c in SUMMARY_COLUMNS} for row in rows]
 
 
-def best_row(rows: Sequence[Mapping[str, object]]) -> Mapping[str, object]:
-    """Highest mean test accuracy; ties go to the lower final test loss, then the name."""
-    return min(rows, key=lambda r: r["rank"])  # type: ignore[arg-type, return-value]
+def _ranking_key(record: MetricsRecord) -> tuple[float, float, str]:
+    res = record["results"]
+    return (
+        -res["test_accuracy"]["mean"],
+        res["final_test_loss"]["mean"],
+        record["setting"]["name"],
+    )
 
 
-def write_summary(path: str | os.PathLike[str], rows: Sequence[Mapping[str, object]]) -> None:
-    _write_csv(path, SUMMARY_COLUMNS, ([row[c] for c in SUMMARY_COLUMNS] for row in rows))
+def summarize(records: Sequence[MetricsRecord]) -> list[SummaryRow]:
+    """One row per setting, in the given order; ``rank`` 1 is the best (see ``best_row``).
+
+    The best setting has the highest mean test accuracy; ties go to the lower final test
+    loss, then the name.
+    """
+    order = sorted(range(len(records)), key=lambda i: _ranking_key(records[i]))
+    ranks = {i: rank for rank, i in enumerate(order, start=1)}
+    return [_summary_row(r, ranks[i]) for i, r in enumerate(records)]
+
+
+def best_row(rows: Sequence[SummaryRow]) -> SummaryRow:
+    """The row ranked first."""
+    return min(rows, key=lambda r: r["rank"])
+
+
+def write_summary(path: str | os.PathLike[str], rows: Sequence[SummaryRow]) -> None:
+    plain = [cast(Mapping[str, object], row) for row in rows]
+    _write_csv(path, SUMMARY_COLUMNS, ([row[c] for c in SUMMARY_COLUMNS] for row in plain))
 
 
 def read_summary(path: str | os.PathLike[str]) -> list[dict[str, str]]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 
 import lenet_cpp._C
-
 from lenet_cpp.synthetic import make_synthetic_mnist
 
 N_SAMPLES = 256

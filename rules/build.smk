@@ -3,21 +3,20 @@ rule build_extension:
     input:
         sources=CPP_SOURCES,
         setup=source_file("setup.py"),
+        code=code_inputs("build_extension.py"),
     output:
         EXTENSION,
     params:
-        source_dir=lambda wildcards: str(SOURCE_DIR),
-        python=PYTHON,
+        source_dir=SOURCE,
     log:
-        "logs/build_extension.log",
+        LAYOUT.log("build_extension"),
     benchmark:
-        "benchmarks/build_extension.tsv"
+        LAYOUT.benchmark("build_extension")
     threads: 2
     resources:
         mem_mb=4096,
         runtime=30,
     conda:
         ENV
-    shell:
-        "(cd {params.source_dir:q} && MAX_JOBS={threads} "
-        "{params.python:q} setup.py build_ext --inplace) > {log:q} 2>&1"
+    script:
+        "../scripts/build_extension.py"

@@ -1,14 +1,13 @@
-# Shared definitions: config validation, paths, the grid. Functions live here only.
-import itertools
+# Shared definitions: config validation, the package's layout and grid, code inputs.
+# Names, paths and defaults come from lenet_cpp (layout, setting), never spelled out here.
 import os
 import re
-import shlex
 import sys
 import sysconfig
 from pathlib import Path
 
-from snakemake.settings.types import DeploymentMethod
 from snakemake.exceptions import WorkflowError
+from snakemake.settings.types import DeploymentMethod
 from snakemake.utils import validate
 
 
@@ -16,9 +15,7 @@ validate(config, "../schemas/config.schema.yaml")
 
 # Conda environment of every rule (used with --software-deployment-method conda).
 ENV = "../environment.yml"
-# The Python of the shell rules: the environment's own under conda, else the one running us.
 USES_CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
-PYTHON = "python" if USES_CONDA else sys.executable
 
 
 def workdir_relative(path):
@@ -38,13 +35,32 @@ SOURCE = workdir_relative(SOURCE_DIR)
 # installed lenet_cpp and its compiled module.
 BUILDS_EXTENSION = (SOURCE_DIR / "cpp").is_dir()
 # Where the jobs import lenet_cpp from ("" = the installed package).
-IMPORT_DIR = str(SOURCE_DIR) if BUILDS_EXTENSION else ""
-PACKAGE_DIR = SOURCE_DIR / "lenet_cpp" if BUILDS_EXTENSION else Path(workflow.basedir).parent
+IMPORT_DIR = SOURCE if BUILDS_EXTENSION else ""
+if BUILDS_EXTENSION:
+    sys.path.insert(0, str(SOURCE_DIR))  # the checkout's lenet_cpp (pure Python: no extension)
+
+import lenet_cpp  # pure Python: the extension loads on first use only
+from lenet_cpp.imports import code_files
+from lenet_cpp.layout import (
+    DATA_MANIFEST,
+    FIGURE_FORMATS,
+    EPOCHS_FILE,
+    LOSSES_FILE,
+    MODEL_FILE,
+    PREDICTIONS_FILE,
+    PROGRESS_EVERY,
+    ResultsLayout,
+)
+from lenet_cpp.setting import grid_settings
+
+
+# Defaults that the package owns (the schema documents these keys without a default).
+config.setdefault("progress_every", PROGRESS_EVERY)
 
 
 def source_file(relative):
     """A file of the source checkout, as Snakemake should name it."""
-    return os.path.normpath(os.path.join(SOURCE, relative))
+    return str(Path(SOURCE) / relative)
 
 
 def job_python_version():
@@ -68,101 +84,45 @@ def extension_suffix():
 
 # The compiled module that build_extension writes (source checkout) or that the installed
 # package carries, and that every job imports.
+PACKAGE_DIR = Path(lenet_cpp.__file__).parent  # the lenet_cpp the jobs import
 if BUILDS_EXTENSION:
     EXTENSION = source_file(f"lenet_cpp/_C{extension_suffix()}")
 else:
     EXTENSION = str(PACKAGE_DIR / f"_C{extension_suffix()}")
 CPP_SOURCES = sorted(
-    source_file(os.path.relpath(p, SOURCE_DIR))
+    source_file(p.relative_to(SOURCE_DIR))
     for pattern in ("cpp/*.h", "cpp/*.cpp")
     for p in SOURCE_DIR.glob(pattern)
 )
 
 
-def package_modules(*names):
-    """Python modules of lenet_cpp a job runs (so that editing one reruns the job)."""
+def code_inputs(script):
+    """What a rule's script runs: the script and its helper, the package modules it imports
+    (transitively, read from the sources) and, when those load it, the compiled extension."""
+    scripts = [Path(workflow.basedir) / "scripts" / name for name in (script, "_job.py")]
+    files, uses_extension = code_files(scripts[0])
     if BUILDS_EXTENSION:
-        return [source_file(f"lenet_cpp/{name}.py") for name in names]
-    return [str(PACKAGE_DIR / f"{name}.py") for name in names]
+        modules = [source_file(f.relative_to(SOURCE_DIR)) for f in files]
+    else:  # the installed package's modules
+        modules = [str(f) for f in files]
+    extension = [EXTENSION] if uses_extension else []
+    return [workdir_relative(p) for p in scripts] + modules + extension
 
 
 DATA_DIR = config["data"]["dir"].rstrip("/")
-MNIST_FILES = (
-    "train-images-idx3-ubyte",
-    "train-labels-idx1-ubyte",
-    "t10k-images-idx3-ubyte",
-    "t10k-labels-idx1-ubyte",
-)
-MNIST = [f"{DATA_DIR}/{name}" for name in MNIST_FILES]
+# The data rule's output: the MD5 of each verified file (the files are not declared outputs,
+# so --forceall never deletes data; see scripts/download_mnist.py).
+MANIFEST = f"{DATA_DIR}/{DATA_MANIFEST}"
 
-
-
-def download_options(data):
-    """Command-line options of `lenet_cpp download` for the config's data section."""
-    options = [] if data["verify"] else ["--no-verify"]
-    if data["source"]:
-        options += ["--source", data["source"]]
-    return shlex.join(options)
-
-
-RESULTS = config["results_dir"].rstrip("/")
+LAYOUT = ResultsLayout(config["results_dir"])
 SEEDS = config["seeds"]
-GRID_KEYS = ("activation", "pooling", "learning_rate", "batch_size", "momentum", "weight_decay")
-
-
-def setting_name(point):
-    """Same rule as lenet_cpp.runner.Hyperparameters.name (the train job checks they agree)."""
-    return (
-        f"{point['activation']}_{point['pooling']}_lr{point['learning_rate']:g}"
-        f"_bs{point['batch_size']}_mom{point['momentum']:g}_wd{point['weight_decay']:g}"
-    )
-
-
-def grid_settings(grid, epochs):
-    """Setting name -> hyperparameters, for every combination of the grid's values."""
-    settings = {}
-    for values in itertools.product(*(grid[key] for key in GRID_KEYS)):
-        point = dict(zip(GRID_KEYS, values))
-        settings[setting_name(point)] = {**point, "epochs": epochs}
-    return settings
-
-
 SETTINGS = grid_settings(config["grid"], config["epochs"])
 
 
-def run_dir(setting):
-    return f"{RESULTS}/runs/{setting}"
-
-
-def seed_files(name):
-    """One file per seed of a setting's run directory (``{setting}`` stays a wildcard)."""
-    return [f"{RESULTS}/runs/{{setting}}/seed{seed}/{name}" for seed in SEEDS]
-
-
-def all_seed_files(name):
-    """One file per seed of every setting."""
-    return [pattern.format(setting=s) for s in SETTINGS for pattern in seed_files(name)]
-
-
-def all_settings(pattern):
-    """``pattern`` (with a ``{setting}`` wildcard) for every setting of the grid."""
-    return [pattern.format(setting=name) for name in SETTINGS]
-
-
-FORMATS = ("png", "pdf")
-
-
-def figure_targets():
-    """Every figure and table of the workflow (the default target)."""
-    per_setting = [
-        f"{RESULTS}/figures/{name}/{figure}.{fmt}"
-        for name in SETTINGS
-        for figure in ("predictions", "loss")
-        for fmt in FORMATS
-    ]
-    grid = [
-        f"{RESULTS}/grid/{figure}.{fmt}"
-        for figure in ("loss_curves", "confusion_best")
-        for fmt in FORMATS
-    ]
-    return [*per_setting, *grid, f"{RESULTS}/grid/summary.csv"]
+def figure_outputs(path_of, caption, labels, **category):
+    """One report() output per figure format; ``path_of(fmt)`` gives the file."""
+    outputs = []
+    for fmt in FIGURE_FORMATS:
+        flags = dict(caption=f"../report/{caption}", labels={**labels, "format": fmt.upper()})
+        outputs.append(report(path_of(fmt), **flags, **category))
+    return outputs

@@ -1,19 +1,20 @@
-# MNIST: the verified acquisition chain of lenet_cpp.mnist.ensure_mnist, via the CLI.
+# MNIST: the verified acquisition chain of lenet_cpp.mnist.ensure_mnist. The declared output
+# is the manifest of MD5s, not the data files: Snakemake deletes a job's outputs before it
+# reruns it, and data that verified once must survive --forceall (refetching needs the
+# network). Jobs that read the data verify it against the manifest or the official MD5s.
 rule download_mnist:
     input:
-        # Only to import lenet_cpp: ancient() keeps a rebuild from re-downloading.
-        extension=ancient(EXTENSION),
+        code=code_inputs("download_mnist.py"),
     output:
-        MNIST,
+        MANIFEST,
     params:
         data_dir=lambda wildcards, output: os.path.dirname(output[0]),
-        options=download_options(config["data"]),
+        data=config["data"],
         source_dir=IMPORT_DIR,
-        python=PYTHON,
     log:
-        "logs/download_mnist.log",
+        LAYOUT.log("download_mnist"),
     benchmark:
-        "benchmarks/download_mnist.tsv"
+        LAYOUT.benchmark("download_mnist")
     localrule: True
     threads: 1
     resources:
@@ -21,6 +22,5 @@ rule download_mnist:
         runtime=30,
     conda:
         ENV
-    shell:
-        "PYTHONPATH={params.source_dir:q} {params.python:q} -m lenet_cpp download "
-        "--data-dir {params.data_dir:q} {params.options} > {log:q} 2>&1"
+    script:
+        "../scripts/download_mnist.py"

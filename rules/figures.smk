@@ -1,46 +1,32 @@
 # Figures of each setting, then the grid-level summary, overlay and confusion matrix.
 rule plot_setting:
     input:
-        code=package_modules("plotting"),
-        metrics=f"{RESULTS}/runs/{{setting}}/metrics.json",
-        losses=seed_files("losses.csv"),
-        predictions=seed_files("predictions.csv"),
+        code=code_inputs("plot_setting.py"),
+        metrics=LAYOUT.metrics("{setting}"),
+        losses=LAYOUT.seed_files("{setting}", LOSSES_FILE, SEEDS),
+        predictions=LAYOUT.seed_files("{setting}", PREDICTIONS_FILE, SEEDS),
     output:
-        predictions_png=report(
-            f"{RESULTS}/figures/{{setting}}/predictions.png",
-            caption="../report/predictions.rst",
+        predictions=figure_outputs(
+            lambda fmt: LAYOUT.setting_figure("{setting}", "predictions", fmt),
+            "predictions.rst",
+            {"figure": "predictions vs true labels"},
             category="Settings",
             subcategory="{setting}",
-            labels={"figure": "predictions vs true labels", "format": "PNG"},
         ),
-        predictions_pdf=report(
-            f"{RESULTS}/figures/{{setting}}/predictions.pdf",
-            caption="../report/predictions.rst",
+        loss=figure_outputs(
+            lambda fmt: LAYOUT.setting_figure("{setting}", "loss", fmt),
+            "loss.rst",
+            {"figure": "loss curve"},
             category="Settings",
             subcategory="{setting}",
-            labels={"figure": "predictions vs true labels", "format": "PDF"},
-        ),
-        loss_png=report(
-            f"{RESULTS}/figures/{{setting}}/loss.png",
-            caption="../report/loss.rst",
-            category="Settings",
-            subcategory="{setting}",
-            labels={"figure": "loss curve", "format": "PNG"},
-        ),
-        loss_pdf=report(
-            f"{RESULTS}/figures/{{setting}}/loss.pdf",
-            caption="../report/loss.rst",
-            category="Settings",
-            subcategory="{setting}",
-            labels={"figure": "loss curve", "format": "PDF"},
         ),
     params:
         run_dir=lambda wildcards, input: os.path.dirname(input.metrics),
         source_dir=IMPORT_DIR,
     log:
-        "logs/plot_setting/{setting}.log",
+        LAYOUT.log("plot_setting", "{setting}"),
     benchmark:
-        "benchmarks/plot_setting/{setting}.tsv"
+        LAYOUT.benchmark("plot_setting", "{setting}")
     threads: 1
     resources:
         mem_mb=1024,
@@ -53,47 +39,35 @@ rule plot_setting:
 
 rule summarize_grid:
     input:
-        code=package_modules("plotting", "results"),
-        metrics=all_settings(f"{RESULTS}/runs/{{setting}}/metrics.json"),
-        losses=all_seed_files("losses.csv"),
+        code=code_inputs("summarize_grid.py"),
+        metrics=[LAYOUT.metrics(name) for name in SETTINGS],
+        losses=[path for name in SETTINGS for path in LAYOUT.seed_files(name, LOSSES_FILE, SEEDS)],
     output:
         summary=report(
-            f"{RESULTS}/grid/summary.csv",
+            LAYOUT.summary,
             caption="../report/summary.rst",
             category="Grid",
             labels={"figure": "summary table", "format": "CSV"},
         ),
-        loss_png=report(
-            f"{RESULTS}/grid/loss_curves.png",
-            caption="../report/loss_curves.rst",
+        loss=figure_outputs(
+            lambda fmt: LAYOUT.grid_figure("loss_curves", fmt),
+            "loss_curves.rst",
+            {"figure": "loss curves of all settings"},
             category="Grid",
-            labels={"figure": "loss curves of all settings", "format": "PNG"},
         ),
-        loss_pdf=report(
-            f"{RESULTS}/grid/loss_curves.pdf",
-            caption="../report/loss_curves.rst",
+        confusion=figure_outputs(
+            lambda fmt: LAYOUT.grid_figure("confusion_best", fmt),
+            "confusion.rst",
+            {"figure": "confusion matrix of the best setting"},
             category="Grid",
-            labels={"figure": "loss curves of all settings", "format": "PDF"},
-        ),
-        confusion_png=report(
-            f"{RESULTS}/grid/confusion_best.png",
-            caption="../report/confusion.rst",
-            category="Grid",
-            labels={"figure": "confusion matrix of the best setting", "format": "PNG"},
-        ),
-        confusion_pdf=report(
-            f"{RESULTS}/grid/confusion_best.pdf",
-            caption="../report/confusion.rst",
-            category="Grid",
-            labels={"figure": "confusion matrix of the best setting", "format": "PDF"},
         ),
     params:
         settings=list(SETTINGS),
         source_dir=IMPORT_DIR,
     log:
-        "logs/summarize_grid.log",
+        LAYOUT.log("summarize_grid"),
     benchmark:
-        "benchmarks/summarize_grid.tsv"
+        LAYOUT.benchmark("summarize_grid")
     threads: 1
     resources:
         mem_mb=1024,

@@ -1,19 +1,19 @@
 # One job per grid point; its seed replicates train concurrently in Python threads.
 rule train:
     input:
-        extension=EXTENSION,
-        code=package_modules("runner", "results"),
-        data=MNIST,
+        code=code_inputs("train.py"),
+        manifest=MANIFEST,
     output:
-        metrics=f"{RESULTS}/runs/{{setting}}/metrics.json",
-        losses=seed_files("losses.csv"),
-        epochs=seed_files("epochs.csv"),
-        predictions=seed_files("predictions.csv"),
-        models=seed_files("model.pt"),
+        metrics=LAYOUT.metrics("{setting}"),
+        losses=LAYOUT.seed_files("{setting}", LOSSES_FILE, SEEDS),
+        epochs=LAYOUT.seed_files("{setting}", EPOCHS_FILE, SEEDS),
+        predictions=LAYOUT.seed_files("{setting}", PREDICTIONS_FILE, SEEDS),
+        models=LAYOUT.seed_files("{setting}", MODEL_FILE, SEEDS),
     params:
-        hyperparameters=lambda wildcards: SETTINGS[wildcards.setting],
+        hyperparameters=lambda wildcards: SETTINGS[wildcards.setting].as_dict(),
         seeds=SEEDS,
-        data_dir=lambda wildcards, input: os.path.dirname(input.data[0]),
+        data_dir=lambda wildcards, input: os.path.dirname(input.manifest),
+        verify=config["data"]["verify"],
         out_dir=lambda wildcards, output: os.path.dirname(output.metrics),
         train_subset=config["train_subset"],
         test_subset=config["test_subset"],
@@ -21,9 +21,9 @@ rule train:
         progress_every=config["progress_every"],
         source_dir=IMPORT_DIR,
     log:
-        "logs/train/{setting}.log",
+        LAYOUT.log("train", "{setting}"),
     benchmark:
-        "benchmarks/train/{setting}.tsv"
+        LAYOUT.benchmark("train", "{setting}")
     threads: config["threads"]
     resources:
         mem_mb=config["resources"]["train_mem_mb"],

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -24,8 +25,9 @@ def job(smk: Any) -> Iterator[logging.Logger]:
     log = logging.getLogger(f"snakemake.{smk.rule}")
     source_dir = getattr(smk.params, "source_dir", None)
     if source_dir:
-        # The module built by build_extension, not whatever else is installed.
-        sys.path.insert(0, str(source_dir))
+        # The module built by build_extension, not whatever else is installed. The rules
+        # pass the checkout relative to the working directory (moving a copy reruns nothing).
+        sys.path.insert(0, os.path.abspath(source_dir))
     try:
         yield log
     except BaseException:

@@ -23,4 +23,4 @@ def main(smk: Any) -> None:
 
 
 if __name__ == "__main__":
-    main(snakemake)  # type: ignore[name-defined]  # noqa: F821
+    main(snakemake)  # type: ignore[name-defined]  # noqa: F821  (set by Snakemake)

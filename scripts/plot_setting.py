@@ -10,12 +10,8 @@ def main(smk: Any) -> None:
         from lenet_cpp.plotting import plot_setting
 
         out = smk.output
-        plot_setting(
-            smk.params.run_dir,
-            predictions_paths=[out.predictions_png, out.predictions_pdf],
-            loss_paths=[out.loss_png, out.loss_pdf],
-        )
+        plot_setting(smk.params.run_dir, predictions_paths=out.predictions, loss_paths=out.loss)
 
 
 if __name__ == "__main__":
-    main(snakemake)  # type: ignore[name-defined]  # noqa: F821
+    main(snakemake)  # type: ignore[name-defined]  # noqa: F821  (set by Snakemake)

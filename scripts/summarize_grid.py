@@ -19,14 +19,8 @@ def main(smk: Any) -> None:
             name: os.path.dirname(path)
             for name, path in zip(smk.params.settings, smk.input.metrics, strict=True)
         }
-        out = smk.output
-        plot_grid(
-            run_dirs,
-            best,
-            loss_paths=[out.loss_png, out.loss_pdf],
-            confusion_paths=[out.confusion_png, out.confusion_pdf],
-        )
+        plot_grid(run_dirs, best, loss_paths=smk.output.loss, confusion_paths=smk.output.confusion)
 
 
 if __name__ == "__main__":
-    main(snakemake)  # type: ignore[name-defined]  # noqa: F821
+    main(snakemake)  # type: ignore[name-defined]  # noqa: F821  (set by Snakemake)

@@ -1,5 +1,6 @@
-"""Snakemake script of rule ``train``: every seed of one grid point, concurrently."""
+"""Snakemake script of rule ``train``: every seed of one grid point (``lenet_cpp.job``)."""
 
+from pathlib import Path
 from typing import Any
 
 from _job import job
@@ -7,32 +8,34 @@ from _job import job
 
 def main(smk: Any) -> None:
     with job(smk) as log:
-        import lenet_cpp
-        from lenet_cpp.provenance import file_md5s
-        from lenet_cpp.runner import Hyperparameters, TrainData, run_setting
+        from lenet_cpp.integrity import OFFICIAL_MD5, read_manifest
+        from lenet_cpp.job import JobSpec, run_job
+        from lenet_cpp.mnist import MNIST_MD5
+        from lenet_cpp.setting import Hyperparameters
 
-        lenet_cpp.tune_allocator()  # keep freed buffers in the process (see README, Performance)
         hp = Hyperparameters.from_mapping(smk.params.hyperparameters)
-        if hp.name != smk.wildcards.setting:
-            raise ValueError(f"setting {smk.wildcards.setting!r} has the name {hp.name!r}")
-        data = TrainData.load(
-            smk.params.data_dir,
+        # The official sums when data.verify is on, else those the data rule recorded.
+        if smk.params.verify:
+            expected, source = MNIST_MD5, OFFICIAL_MD5
+        else:
+            expected, source = read_manifest(smk.input.manifest), f"in {smk.input.manifest}"
+        spec = JobSpec(
+            hyperparameters=hp,
+            seeds=smk.params.seeds,
+            data_dir=Path(smk.params.data_dir),
+            out_dir=Path(smk.params.out_dir),
+            threads=smk.threads,
+            expected_md5=expected,
+            md5_source=source,
+            device=smk.params.device,
             train_subset=smk.params.train_subset,
             test_subset=smk.params.test_subset,
-        )
-        run_setting(
-            hp,
-            smk.params.seeds,
-            data,
-            smk.params.out_dir,
-            job_threads=smk.threads,
-            device=smk.params.device,
-            progress=lambda seed, p: log.info("seed %d: %r", seed, p),
             progress_every=smk.params.progress_every,
-            data_info={"dir": smk.params.data_dir, "md5": file_md5s(smk.input.data)},
-            source_dir=smk.params.source_dir or None,  # "": the installed package
+            # "": the workflow installed with the package (no checkout to record)
+            source_dir=Path(smk.params.source_dir) if smk.params.source_dir else None,
         )
+        run_job(spec, progress=lambda seed, p: log.info("seed %d: %r", seed, p))
 
 
 if __name__ == "__main__":
-    main(snakemake)  # type: ignore[name-defined]  # noqa: F821
+    main(snakemake)  # type: ignore[name-defined]  # noqa: F821  (set by Snakemake)

@@ -1,5 +1,6 @@
 """The benchmark runs end to end on tiny synthetic data and reports every section (no speeds
-are asserted), and its Python peer starts from the C++ trainer's weights and batches."""
+are asserted). Its strongest Python contender, lenet_cpp.reference.train_loop, is tested in
+test_reference.py."""
 
 from __future__ import annotations
 
@@ -11,10 +12,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
-import lenet_cpp
-from lenet_cpp.reference import LeNet5 as ReferenceLeNet5
-from lenet_cpp.synthetic import make_synthetic_mnist
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 
@@ -80,21 +77,3 @@ def test_csv_and_table_are_written(report):
     assert "grid.ratios.cpp_threads_vs_python_threads" in keys
     table = (out / "latest.md").read_text()
     assert table.startswith("| section |") and "python_dataloader" in table
-
-
-def test_python_peer_starts_from_the_cpp_weights_and_batches():
-    peers = load("peers")
-    model = ReferenceLeNet5()
-    peers.cpp_like_init(model, seed=9)
-    expected = lenet_cpp.LeNet5(seed=9).state_dict()
-    for name, tensor in model.state_dict().items():
-        assert torch.equal(tensor, expected[name])
-    # the next draw is the first epoch's permutation, as in the C++ trainer: equal first losses
-    images, labels = make_synthetic_mnist(96, seed=2)
-    x = lenet_cpp.normalize(images)
-    hyper = peers.Hyper(batch_size=32, seed=9)
-    python = peers.strong_loop(x, labels.long(), 1, hyper)
-    cpp = lenet_cpp.train(
-        x, labels, 1, hyper.learning_rate, batch_size=32, momentum=hyper.momentum, seed=9
-    )
-    assert python.train_loss[0] == pytest.approx(cpp.train_loss[0], abs=1e-5)

@@ -13,11 +13,8 @@ import matplotlib.image
 import pytest
 
 from lenet_cpp.cli import EXIT_INTERRUPTED, main
-from lenet_cpp.mnist import MNIST_FILES
+from lenet_cpp.layout import MNIST_FILES, SETTING_FIGURES, figure_paths, run_files
 from lenet_cpp.plotting import PIXELS
-from lenet_cpp.results import setting_outputs
-
-FIGURES = ("predictions.png", "predictions.pdf", "loss.png", "loss.pdf")
 
 
 def _train_args(data: Path, out: Path, *extra: str) -> list[str]:
@@ -48,7 +45,8 @@ def test_train_prints_accuracy_and_writes_metrics_and_figures(
     metrics = json.loads((out / "metrics.json").read_text())
     accuracy = metrics["results"]["per_seed"]["4"]["test_accuracy"][-1]
     assert f"seed 4: test accuracy {accuracy:.2%}" in printed
-    expected = {*setting_outputs(out, [4]), *(out / f for f in FIGURES)}
+    figures = [path for figure in SETTING_FIGURES for path in figure_paths(out, figure)]
+    expected = {*run_files(out, [4]), *figures}
     assert {p for p in out.rglob("*") if p.is_file()} == expected
     assert metrics["setting"]["learning_rate"] == 0.05 and metrics["setting"]["batch_size"] == 32
     assert metrics["data"]["source"] == "present"

@@ -21,8 +21,8 @@ import torch
 
 from lenet_cpp import mnist
 from lenet_cpp.idx import write_idx
+from lenet_cpp.layout import MNIST_FILES
 from lenet_cpp.mnist import (
-    MNIST_FILES,
     MNIST_MD5,
     NPM_SPEC,
     MnistUnavailableError,

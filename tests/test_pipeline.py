@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -25,11 +26,13 @@ from workflow_utils import (
     job_counts,
     load_config,
     make_workflow_dir,
+    results_layout,
     run_snakemake,
     setting_names,
     snakemake_command,
 )
 
+from lenet_cpp.layout import DATA_MANIFEST, MNIST_FILES, run_files
 from lenet_cpp.plotting import PIXELS
 from lenet_cpp.results import read_losses, read_predictions
 from lenet_cpp.synthetic import write_synthetic_mnist
@@ -66,7 +69,13 @@ def fresh(tmp_path: Path, synthetic_source: Path) -> Path:
 
 
 def _files_under(root: Path, sub: str) -> list[str]:
-    return sorted(str(p.relative_to(root)) for p in (root / sub).rglob("*") if p.is_file())
+    """Result files under ``root/sub``: every file but the jobs' logs and benchmarks."""
+    bookkeeping = {root / sub / "logs", root / sub / "benchmarks"}
+    return sorted(
+        str(p.relative_to(root))
+        for p in (root / sub).rglob("*")
+        if p.is_file() and not bookkeeping & set(p.parents)
+    )
 
 
 def _results_dir(workdir: Path) -> str:
@@ -131,9 +140,11 @@ def test_full_run_writes_every_declared_output(finished: Path) -> None:
     config = load_config(finished)
     results = config["results_dir"]
     assert _files_under(finished, results) == expected_outputs(config)
+    layout = results_layout(config)
     for name in setting_names(config):
-        assert (finished / "logs" / "train" / f"{name}.log").stat().st_size > 0
-        assert (finished / "benchmarks" / "train" / f"{name}.tsv").is_file()
+        assert (finished / layout.log("train", name)).stat().st_size > 0
+        assert (finished / layout.benchmark("train", name)).is_file()
+    assert not (finished / "logs").exists() and not (finished / "benchmarks").exists()
 
 
 def test_metrics_hold_sane_numbers_and_provenance(finished: Path) -> None:
@@ -269,7 +280,7 @@ def test_killed_training_job_is_rerun_cleanly(tmp_path: Path, synthetic_source: 
     config = load_config(workdir)
     (name,) = setting_names(config)
     run = workdir / config["results_dir"] / "runs" / name
-    log = workdir / "logs" / "train" / f"{name}.log"
+    log = workdir / results_layout(config).log("train", name)
 
     with open(tmp_path / "snakemake.out", "w") as out:
         proc = subprocess.Popen(
@@ -315,3 +326,70 @@ def test_config_files_are_valid_yaml_with_a_grid() -> None:
     main = yaml.safe_load((root / "config.yaml").read_text())
     assert len(setting_names(main)) >= 4 and len(main["seeds"]) >= 3
     assert main["data"]["verify"] is True and main["data"]["source"] is None
+
+
+# ---------------------------------------------------------------- results and data damaged later
+
+
+@pytest.fixture
+def finished_copy(tmp_path: Path, finished: Path) -> Path:
+    """A private copy of the finished workflow directory (timestamps kept)."""
+    return Path(shutil.copytree(finished, tmp_path / "copy", symlinks=True))
+
+
+@pytest.mark.parametrize("damage", ["empty_run_dir", "delete_metrics", "delete_one_model"])
+def test_a_damaged_run_directory_reschedules_its_job(finished_copy: Path, damage: str) -> None:
+    config = load_config(finished_copy)
+    name = setting_names(config)[0]
+    run = finished_copy / results_layout(config).run_dir(name)
+    if damage == "empty_run_dir":  # what a killed forced rerun leaves: Snakemake emptied it
+        shutil.rmtree(run)
+        run.mkdir()
+    elif damage == "delete_metrics":
+        (run / "metrics.json").unlink()
+    else:
+        (run / "seed1" / "model.pt").unlink()
+    done = run_snakemake(finished_copy, "--dry-run", "--quiet", "rules")
+    assert job_counts(done.stdout) == {
+        "train": 1,
+        "plot_setting": 1,
+        "summarize_grid": 1,
+        "all": 1,
+    }
+    run_snakemake(finished_copy)
+    assert sorted(map(str, run_files(run, config["seeds"]))) == sorted(
+        str(p) for p in run.rglob("*") if p.is_file()
+    )
+    assert _nothing_to_do(finished_copy)
+
+
+def test_a_corrupted_data_file_fails_the_train_job_naming_the_checksums(
+    finished_copy: Path,
+) -> None:
+    config = load_config(finished_copy)
+    data = finished_copy / config["data"]["dir"]
+    images = data / MNIST_FILES[0]
+    blob = bytearray(images.read_bytes())
+    blob[len(blob) // 2] ^= 0xFF  # same size, one byte flipped
+    images.write_bytes(bytes(blob))
+    done = run_snakemake(finished_copy, "--forcerun", "train", check=False)
+    assert done.returncode != 0
+    name = setting_names(config)[0]
+    log = (finished_copy / results_layout(config).log("train", name)).read_text()
+    manifest = json.loads((data / DATA_MANIFEST).read_text())
+    expected = manifest["md5"][MNIST_FILES[0]]
+    assert f"{images.relative_to(finished_copy)} has MD5 " in log
+    assert f"expected MD5 {expected}" in log
+    assert "--forcerun download_mnist" in log
+    assert not (finished_copy / results_layout(config).metrics(name)).exists()
+
+
+def test_forceall_keeps_the_verified_data(finished_copy: Path) -> None:
+    config = load_config(finished_copy)
+    data = finished_copy / config["data"]["dir"]
+    before = {name: (data / name).stat().st_mtime_ns for name in MNIST_FILES}
+    manifest = (data / DATA_MANIFEST).stat().st_mtime_ns
+    shutil.rmtree(finished_copy / config["data"]["source"])  # nowhere to fetch it again from
+    run_snakemake(finished_copy, "--forceall", "download_mnist")
+    assert {name: (data / name).stat().st_mtime_ns for name in MNIST_FILES} == before
+    assert (data / DATA_MANIFEST).stat().st_mtime_ns > manifest

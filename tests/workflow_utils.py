@@ -22,11 +22,12 @@ import sys
 import sysconfig
 import time
 from collections.abc import Mapping
-from itertools import product
 from pathlib import Path
 
 import yaml
 
+from lenet_cpp.layout import ResultsLayout
+from lenet_cpp.setting import grid_settings
 from lenet_cpp.synthetic import write_synthetic_mnist
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "job_counts",
     "load_config",
     "make_workflow_dir",
+    "results_layout",
     "run_snakemake",
     "setting_names",
     "snakemake_command",
@@ -63,8 +65,6 @@ TEST_CONFIG = "config/test.yaml"
 OVERRIDES = "test-overrides.yaml"
 SYNTHETIC_SOURCE = "data/synthetic-source"
 DEFAULT_TIMEOUT_S = 900.0
-GRID_KEYS = ("activation", "pooling", "learning_rate", "batch_size", "momentum", "weight_decay")
-SEED_FILES = ("losses.csv", "epochs.csv", "predictions.csv", "model.pt")
 #: Outputs that must be byte-identical between runs (model.pt and metrics timing may differ).
 DETERMINISTIC = (".png", ".pdf", "losses.csv", "epochs.csv", "predictions.csv")
 
@@ -142,35 +142,19 @@ def load_config(workdir: str | os.PathLike[str]) -> dict:
 
 
 def setting_names(config: Mapping) -> list[str]:
-    """Names of the grid's settings, as the workflow forms them (see Hyperparameters.name)."""
-    from lenet_cpp.runner import Hyperparameters
+    """Names of the grid's settings, as the workflow forms them (``grid_settings``)."""
+    return list(grid_settings(config["grid"], config["epochs"]))
 
-    grid = {"momentum": [0.0], "weight_decay": [0.0], **config["grid"]}
-    return [
-        Hyperparameters(**dict(zip(GRID_KEYS, values, strict=True))).name
-        for values in product(*(grid[k] for k in GRID_KEYS))
-    ]
+
+def results_layout(config: Mapping) -> ResultsLayout:
+    """The layout of the configuration's results directory."""
+    return ResultsLayout(str(config.get("results_dir", "results")))
 
 
 def expected_outputs(config: Mapping) -> list[str]:
-    """Every file the workflow writes under its results directory, relative to the workdir."""
-    results = str(config.get("results_dir", "results")).rstrip("/")
-    files = []
-    for name in setting_names(config):
-        files.append(f"{results}/runs/{name}/metrics.json")
-        files += [f"{results}/runs/{name}/seed{s}/{f}" for s in config["seeds"] for f in SEED_FILES]
-        files += [
-            f"{results}/figures/{name}/{fig}.{fmt}"
-            for fig in ("predictions", "loss")
-            for fmt in ("png", "pdf")
-        ]
-    files += [
-        f"{results}/grid/{fig}.{fmt}"
-        for fig in ("loss_curves", "confusion_best")
-        for fmt in ("png", "pdf")
-    ]
-    files.append(f"{results}/grid/summary.csv")
-    return sorted(files)
+    """Every result file the workflow writes (logs and benchmarks aside), relative to the
+    workdir: the default target."""
+    return sorted(results_layout(config).targets(setting_names(config), config["seeds"]))
 
 
 def snakemake_command(

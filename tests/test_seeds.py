@@ -1,4 +1,5 @@
-"""lenet_cpp.runner (concurrent seed replicates) and lenet_cpp.results (their files)."""
+"""lenet_cpp.setting, lenet_cpp.seeds (concurrent seed replicates), lenet_cpp.job and
+lenet_cpp.results (their files)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ import pytest
 import torch
 
 import lenet_cpp
+from lenet_cpp.integrity import DataIntegrityError, write_manifest
+from lenet_cpp.job import JobSpec, run_job, run_setting
+from lenet_cpp.layout import MNIST_FILES, PARTIAL_SUFFIX, run_files
 from lenet_cpp.results import (
-    PARTIAL_SUFFIX,
     atomic_path,
     best_row,
     confusion_matrix,
@@ -22,19 +25,12 @@ from lenet_cpp.results import (
     read_predictions,
     read_summary,
     remove_partials,
-    setting_outputs,
     stats,
     summarize,
     write_summary,
 )
-from lenet_cpp.runner import (
-    Hyperparameters,
-    RunCancelled,
-    ThreadPlan,
-    TrainData,
-    run_setting,
-    train_seeds,
-)
+from lenet_cpp.seeds import THREAD_PREFIX, RunCancelled, ThreadPlan, train_seeds
+from lenet_cpp.setting import Hyperparameters, TrainData, grid_settings
 
 HP = Hyperparameters(learning_rate=0.05, momentum=0.9, batch_size=32, epochs=2)
 
@@ -64,6 +60,27 @@ def test_setting_name_is_stable_and_distinguishes_grid_values() -> None:
     assert hp.name == "tanh_avg_lr0.01_bs64_mom0.9_wd0.0001"
     assert Hyperparameters(learning_rate=0.1).name != Hyperparameters(learning_rate=0.01).name
     assert Hyperparameters(epochs=1).name == Hyperparameters(epochs=9).name  # not a grid key
+
+
+def test_grid_settings_name_every_combination() -> None:
+    grid = {"activation": ["relu", "tanh"], "pooling": ["max"], "learning_rate": [0.1, 0.01]}
+    settings = grid_settings({**grid, "batch_size": [8]}, epochs=2)
+    assert list(settings) == [
+        "relu_max_lr0.1_bs8_mom0_wd0",
+        "relu_max_lr0.01_bs8_mom0_wd0",
+        "tanh_max_lr0.1_bs8_mom0_wd0",
+        "tanh_max_lr0.01_bs8_mom0_wd0",
+    ]
+    assert all(hp.name == name and hp.epochs == 2 for name, hp in settings.items())
+
+
+def test_a_subset_larger_than_the_data_is_an_error(data: TrainData) -> None:
+    train = (torch.zeros(10, 28, 28, dtype=torch.uint8), torch.zeros(10, dtype=torch.uint8))
+    assert TrainData.from_arrays(train, train, train_subset=10, test_subset=3).n_test == 3
+    with pytest.raises(ValueError, match=r"train_subset=11 but the train split has 10 samples"):
+        TrainData.from_arrays(train, train, train_subset=11)
+    with pytest.raises(ValueError, match="test_subset=0"):
+        TrainData.from_arrays(train, train, test_subset=0)
 
 
 def test_hyperparameters_from_mapping_rejects_unknown_keys() -> None:
@@ -102,14 +119,31 @@ def test_concurrent_replicates_equal_sequential_ones(data: TrainData) -> None:
 
 
 def test_replicates_really_run_at_the_same_time(data: TrainData) -> None:
-    threads: dict[int, set[str]] = {}
+    """Both seeds must be inside training at once to pass the barrier: run one after the
+    other, the first would wait alone and time out (BrokenBarrierError)."""
+    both_training = threading.Barrier(2, timeout=60)
+    threads: dict[int, str] = {}
 
     def progress(seed: int, p: lenet_cpp.Progress) -> None:
-        threads.setdefault(seed, set()).add(threading.current_thread().name)
+        if p.step == 4:  # the first report, mid-training for both seeds
+            threads[seed] = threading.current_thread().name
+            both_training.wait()
 
     train_seeds(data, HP, [0, 1], progress=progress, progress_every=4)
-    names = threads[0] | threads[1]
-    assert len(names) == 2 and all(n.startswith("lenet-seed") for n in names)
+    assert len(set(threads.values())) == 2
+    assert all(name.startswith(THREAD_PREFIX) for name in threads.values())
+
+
+def test_one_at_a_time_never_overlaps(data: TrainData) -> None:
+    """The barrier above does detect sequential runs."""
+    barrier = threading.Barrier(2, timeout=2)
+
+    def progress(seed: int, p: lenet_cpp.Progress) -> None:
+        if p.step == 4:
+            barrier.wait()
+
+    with pytest.raises(threading.BrokenBarrierError):
+        train_seeds(data, HP, [0, 1], concurrent_runs=1, progress=progress, progress_every=4)
 
 
 def test_a_failing_replicate_stops_the_others_and_propagates(data: TrainData) -> None:
@@ -129,7 +163,7 @@ def test_a_failing_replicate_stops_the_others_and_propagates(data: TrainData) ->
         train_seeds(data, hp, [0, 1, 2], progress=progress, progress_every=1)
     assert seen[1] == 1
     assert seen.get(0, 0) < total and seen.get(2, 0) < total  # stopped early, maybe at once
-    assert not [t for t in threading.enumerate() if t.name.startswith("lenet-seed")]
+    assert not [t for t in threading.enumerate() if t.name.startswith(THREAD_PREFIX)]
 
 
 def test_setting_the_stop_event_cancels_every_run(data: TrainData) -> None:
@@ -167,7 +201,7 @@ def test_ctrl_c_in_the_calling_thread_stops_the_replicates(data: TrainData) -> N
     finally:
         sender.join()
     assert seen and all(seen.get(s, 0) < total for s in (0, 1))
-    assert not [t for t in threading.enumerate() if t.name.startswith("lenet-seed")]
+    assert not [t for t in threading.enumerate() if t.name.startswith(THREAD_PREFIX)]
 
 
 def test_seeds_must_be_distinct_and_non_empty(data: TrainData) -> None:
@@ -187,7 +221,7 @@ def test_run_setting_writes_consistent_files(data: TrainData, tmp_path: Path) ->
     stale.write_bytes(b"half")
     record = run_setting(HP, [0, 1], data, out, job_threads=2, data_info={"dir": "x"})
     assert not stale.exists()
-    assert sorted(p for p in out.rglob("*") if p.is_file()) == sorted(setting_outputs(out, [0, 1]))
+    assert sorted(p for p in out.rglob("*") if p.is_file()) == sorted(run_files(out, [0, 1]))
     assert load_metrics(out / "metrics.json") == json.loads(json.dumps(record))
     steps = HP.epochs * HP.steps_per_epoch(data.n_train)
     for seed in (0, 1):
@@ -280,3 +314,50 @@ def test_queued_replicates_do_not_start_after_a_failure(data: TrainData) -> None
     assert 2 not in started
     with pytest.raises(ValueError, match="stop at seed 0"):
         train_seeds(data, HP, [0, 1], concurrent_runs=1, progress=progress, progress_every=1)
+
+
+# ---------------------------------------------------------------- one job, from the data files
+
+
+def _spec(data_dir: Path, out: Path, **changes: object) -> JobSpec:
+    fields = {
+        "hyperparameters": Hyperparameters(learning_rate=0.05, batch_size=64, epochs=1),
+        "seeds": [0],
+        "data_dir": data_dir,
+        "out_dir": out,
+        "threads": 1,
+        "train_subset": 128,
+        "test_subset": 64,
+    }
+    return JobSpec(**{**fields, **changes})  # type: ignore[arg-type]
+
+
+def test_run_job_verifies_the_data_first(synthetic_mnist_dir: Path, tmp_path: Path) -> None:
+    manifest = write_manifest(synthetic_mnist_dir, verified=False)
+    expected = json.loads(manifest.read_text())["md5"]
+    record = run_job(_spec(synthetic_mnist_dir, tmp_path / "ok", expected_md5=expected))
+    assert record["data"]["md5"] == expected and record["data"]["train_size"] == 128
+
+    victim = synthetic_mnist_dir / MNIST_FILES[3]
+    blob = bytearray(victim.read_bytes())
+    blob[-1] ^= 1
+    victim.write_bytes(bytes(blob))
+    out = tmp_path / "bad"
+    spec = _spec(synthetic_mnist_dir, out, expected_md5=expected, md5_source="in the manifest")
+    with pytest.raises(DataIntegrityError) as error:
+        run_job(spec)
+    message = str(error.value)
+    assert str(victim) in message and expected[MNIST_FILES[3]] in message
+    assert "in the manifest" in message and "lenet-cpp download" in message
+    assert not out.exists()  # nothing trained, nothing written
+
+    victim.unlink()
+    with pytest.raises(DataIntegrityError, match="is missing"):
+        run_job(spec)
+
+
+def test_run_job_rejects_a_subset_larger_than_the_data(
+    synthetic_mnist_dir: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(ValueError, match="train_subset=100000"):
+        run_job(_spec(synthetic_mnist_dir, tmp_path / "out", train_subset=100_000))

@@ -1,0 +1,213 @@
+"""Every name rule, file name, output path and default of lenet-cpp, defined once.
+
+The Snakefile and its rules, the command line, the Snakemake scripts, the benchmark and the
+tests import these instead of spelling them out. Pure Python (no torch, no extension), so
+Snakemake can import it while it builds the DAG.
+
+Layout of a results directory (``config.yaml``'s ``results_dir``)::
+
+    runs/<setting>/metrics.json                 one setting's record (written last)
+    runs/<setting>/seed<S>/{losses,epochs,predictions}.csv, model.pt
+    figures/<setting>/{predictions,loss}.{png,pdf}
+    grid/summary.csv, grid/{loss_curves,confusion_best}.{png,pdf}
+    logs/<rule>[/<setting>].log, benchmarks/<rule>[/<setting>].tsv
+
+The command line's ``--out-dir`` is one run directory (``runs/<setting>/`` above) plus the
+setting's figures.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "DATA_MANIFEST",
+    "EPOCHS_FILE",
+    "FIGURE_FORMATS",
+    "GRID_FIGURES",
+    "GRID_KEYS",
+    "LOSSES_FILE",
+    "METRICS_FILE",
+    "MNIST_FILES",
+    "MODEL_FILE",
+    "PARTIAL_SUFFIX",
+    "PREDICTIONS_FILE",
+    "PROGRESS_EVERY",
+    "SEED_FILES",
+    "SETTING_FIGURES",
+    "SUMMARY_FILE",
+    "ResultsLayout",
+    "figure_paths",
+    "metrics_path",
+    "run_files",
+    "seed_dir",
+    "setting_name",
+]
+
+# ---------------------------------------------------------------- data
+
+#: The four raw MNIST IDX files, under their official names.
+MNIST_FILES: tuple[str, ...] = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+#: Written beside the IDX files by the pipeline's data rule: the MD5 of each file it acquired.
+DATA_MANIFEST = "manifest.json"
+
+# ---------------------------------------------------------------- settings and defaults
+
+#: The grid's keys, in the order of a setting's name.
+GRID_KEYS: tuple[str, ...] = (
+    "activation",
+    "pooling",
+    "learning_rate",
+    "batch_size",
+    "momentum",
+    "weight_decay",
+)
+#: Optimiser steps between progress reports (and checks for Ctrl-C / cancellation).
+PROGRESS_EVERY = 100
+
+
+def _number(value: float) -> str:
+    """Compact, stable text for a number in a name (0.01 -> "0.01", 1e-05 -> "1e-05")."""
+    return f"{value:g}"
+
+
+def setting_name(
+    *,
+    activation: str,
+    pooling: str,
+    learning_rate: float,
+    batch_size: int,
+    momentum: float,
+    weight_decay: float,
+) -> str:
+    """Filesystem-safe name of a grid point (the pipeline's ``{setting}``); epochs excluded.
+
+    The keywords are ``GRID_KEYS``, so ``setting_name(**point)`` names a grid point.
+    """
+    return (
+        f"{activation}_{pooling}_lr{_number(learning_rate)}_bs{batch_size}"
+        f"_mom{_number(momentum)}_wd{_number(weight_decay)}"
+    )
+
+
+# ---------------------------------------------------------------- one run directory
+
+METRICS_FILE = "metrics.json"
+LOSSES_FILE = "losses.csv"
+EPOCHS_FILE = "epochs.csv"
+PREDICTIONS_FILE = "predictions.csv"
+MODEL_FILE = "model.pt"
+#: The files of each seed's directory.
+SEED_FILES: tuple[str, ...] = (LOSSES_FILE, EPOCHS_FILE, PREDICTIONS_FILE, MODEL_FILE)
+#: Suffix of a file being written; renamed away when complete.
+PARTIAL_SUFFIX = ".partial"
+
+
+def metrics_path(run_dir: str | os.PathLike[str]) -> Path:
+    return Path(run_dir) / METRICS_FILE
+
+
+def seed_dir(run_dir: str | os.PathLike[str], seed: int) -> Path:
+    return Path(run_dir) / f"seed{seed}"
+
+
+def run_files(run_dir: str | os.PathLike[str], seeds: Iterable[int]) -> list[Path]:
+    """Every file of a finished run directory, metrics.json first."""
+    files = [metrics_path(run_dir)]
+    files += [seed_dir(run_dir, s) / name for s in seeds for name in SEED_FILES]
+    return files
+
+
+# ---------------------------------------------------------------- figures
+
+FIGURE_FORMATS: tuple[str, ...] = ("png", "pdf")
+#: Figures of one setting, and of the whole grid.
+SETTING_FIGURES: tuple[str, ...] = ("predictions", "loss")
+GRID_FIGURES: tuple[str, ...] = ("loss_curves", "confusion_best")
+SUMMARY_FILE = "summary.csv"
+
+
+def figure_paths(directory: str | os.PathLike[str], figure: str) -> list[Path]:
+    """``<directory>/<figure>.<format>`` for every figure format."""
+    return [Path(directory) / f"{figure}.{fmt}" for fmt in FIGURE_FORMATS]
+
+
+# ---------------------------------------------------------------- a results directory
+
+
+@dataclass(frozen=True)
+class ResultsLayout:
+    """The paths of one results directory, as strings Snakemake can use.
+
+    Pass ``"{setting}"`` as a setting to get a wildcard pattern.
+    """
+
+    results_dir: str = "results"
+
+    @property
+    def root(self) -> str:
+        return self.results_dir.rstrip("/") or "."
+
+    def run_dir(self, setting: str) -> str:
+        return f"{self.root}/runs/{setting}"
+
+    def metrics(self, setting: str) -> str:
+        return f"{self.run_dir(setting)}/{METRICS_FILE}"
+
+    def seed_files(self, setting: str, name: str, seeds: Iterable[int]) -> list[str]:
+        """One file ``name`` per seed of a setting's run directory."""
+        return [f"{self.run_dir(setting)}/seed{seed}/{name}" for seed in seeds]
+
+    def run_files(self, setting: str, seeds: Iterable[int]) -> list[str]:
+        """Every file a finished run of ``setting`` holds (figures are made from these)."""
+        return [self.metrics(setting)] + [
+            path for name in SEED_FILES for path in self.seed_files(setting, name, seeds)
+        ]
+
+    def setting_figure(self, setting: str, figure: str, fmt: str) -> str:
+        return f"{self.root}/figures/{setting}/{figure}.{fmt}"
+
+    def grid_file(self, name: str) -> str:
+        return f"{self.root}/grid/{name}"
+
+    def grid_figure(self, figure: str, fmt: str) -> str:
+        return self.grid_file(f"{figure}.{fmt}")
+
+    @property
+    def summary(self) -> str:
+        return self.grid_file(SUMMARY_FILE)
+
+    def log(self, rule: str, setting: str | None = None) -> str:
+        """One log per job, under the results directory (runs never share logs)."""
+        return f"{self.root}/logs/{rule}{'' if setting is None else '/' + setting}.log"
+
+    def benchmark(self, rule: str, setting: str | None = None) -> str:
+        return f"{self.root}/benchmarks/{rule}{'' if setting is None else '/' + setting}.tsv"
+
+    def figures(self, settings: Iterable[str]) -> list[str]:
+        """Every figure and the summary table."""
+        settings = list(settings)
+        per_setting = [
+            self.setting_figure(s, figure, fmt)
+            for s in settings
+            for figure in SETTING_FIGURES
+            for fmt in FIGURE_FORMATS
+        ]
+        grid = [self.grid_figure(figure, fmt) for figure in GRID_FIGURES for fmt in FIGURE_FORMATS]
+        return [*per_setting, *grid, self.summary]
+
+    def targets(self, settings: Sequence[str], seeds: Sequence[int]) -> list[str]:
+        """The complete result set: every figure and every file a figure is made from.
+
+        The default target: a run directory emptied or half-deleted reschedules its job.
+        """
+        runs = [path for s in settings for path in self.run_files(s, seeds)]
+        return [*runs, *self.figures(settings)]
