@@ -98,7 +98,8 @@ def snakemake_command(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run snakemake in this process's place (its exit status is the command's)."""
+    """Print what was asked for, or run snakemake in this process's place (``os.execv``:
+    its exit status is the command's, and Ctrl-C reaches it alone)."""
     args, snakemake_args = build_parser().parse_known_args(argv)
     if args.print_config:
         sys.stdout.write((workflow_dir() / "config.yaml").read_text())
@@ -112,5 +113,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     command = snakemake_command(args, snakemake_args, Path.cwd())
     sys.stdout.flush()
-    os.execv(command[0], command)
-    return 0  # not reached: execv replaces this process
+    os.execv(command[0], command)  # does not return
