@@ -5,6 +5,8 @@
                result files plus the two figures (see ``lenet_cpp.results`` for the layout).
 ``download``   makes the four MNIST files present and verified (``ensure_mnist``).
 ``synthetic``  writes a small synthetic MNIST-like data set (for tests and trials).
+``pipeline``   runs the packaged Snakemake workflow in the current directory
+               (``lenet_cpp.pipeline``; ``lenet-cpp pipeline --help``).
 
 Ctrl-C stops training promptly; every file is written under a temporary name and renamed
 when complete, so an interrupted run leaves no half-written file behind.
@@ -109,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     syn.add_argument("--n-train", type=int, default=2048, help="(%(default)s)")
     syn.add_argument("--n-test", type=int, default=512, help="(%(default)s)")
     syn.add_argument("--seed", type=int, default=0, help="(%(default)s)")
+    # listed here for --help; main() hands its arguments to lenet_cpp.pipeline unparsed
+    sub.add_parser("pipeline", help="run the Snakemake workflow here (pipeline --help)")
     return parser
 
 
@@ -216,6 +220,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status (130 after Ctrl-C)."""
     from .mnist import MnistUnavailableError
 
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["pipeline"]:  # its unknown options are snakemake's
+        from .pipeline import main as pipeline_main
+
+        return pipeline_main(argv[1:])
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.WARNING if args.quiet else logging.INFO,

@@ -21,7 +21,7 @@ rule train:
         kernels=config["kernels"],
         checkpoint_dir=lambda wildcards: LAYOUT.checkpoint_dir(wildcards.setting),
         progress_every=config["progress_every"],
-        source_dir=SOURCE,
+        source_dir=IMPORT_DIR,
     log:
         LAYOUT.log("train", "{setting}"),
     benchmark:
