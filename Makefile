@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 CORES ?= 2
 
-.PHONY: all run test test-slurm test-conda mutation mutation-cpp bench lint clean
+.PHONY: all run test test-slurm test-conda sdist mutation mutation-cpp bench lint clean
 
 all: run
 
@@ -48,6 +48,13 @@ bench: $(INSTALLED)
 test-slurm: $(INSTALLED)
 	LENET_SLURM_TESTS=1 $(PY) -m pytest -m slurm
 
+# The source distribution that recipe/ builds from (dist/lenet_cpp-<version>.tar.gz): the C++
+# sources, the package and the workflow (MANIFEST.in). Prints its sha256 for the recipe.
+sdist: $(INSTALLED)
+	rm -f dist/lenet_cpp-*.tar.gz
+	$(PY) -m build --sdist --no-isolation --outdir dist .
+	sha256sum dist/lenet_cpp-*.tar.gz
+
 # The conda smoke build (rattler-build against a local stub channel; a few minutes).
 test-conda: $(INSTALLED)
 	$(PY) -m pytest -m conda
@@ -58,4 +65,4 @@ lint: $(INSTALLED)
 	$(VENV)/bin/mypy
 
 clean:
-	rm -rf build lenet_cpp/_C*.so results logs benchmarks .snakemake report.html mutants
+	rm -rf build dist lenet_cpp/_C*.so results logs benchmarks .snakemake report.html mutants

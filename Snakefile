@@ -28,7 +28,11 @@ rule all:
         LAYOUT.targets(list(SETTINGS), SEEDS),
 
 
-include: "rules/build.smk"
+if BUILDS_EXTENSION:
+
+    include: "rules/build.smk"
+
+
 include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/figures.smk"

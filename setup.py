@@ -1,5 +1,10 @@
 """Builds the compiled module lenet_cpp._C from cpp/ (metadata lives in pyproject.toml).
 
+The Snakemake workflow (Snakefile, rules, scripts, schema, report captions, default config)
+lives at the top of the source tree; the sdist carries it, and building a wheel copies it into
+the package as ``lenet_cpp/workflow`` so an installed lenet-cpp runs it (``lenet-cpp
+pipeline``). An editable install keeps using the top-level files (``lenet_cpp.pipeline``).
+
 Build switches (environment variables):
 - LENET_CPP_ISA: which instruction sets the fused kernels are compiled for.
     "dispatch" (default): with GCC on x86-64 glibc, the hot loops are compiled for x86-64,
@@ -12,14 +17,29 @@ Build switches (environment variables):
 
 import os
 import re
+import shutil
 from pathlib import Path
 
 from setuptools import setup
+from setuptools.command.build_py import build_py
 from torch.utils.cpp_extension import BuildExtension, CppExtension
 
 SOURCES = sorted(str(path) for path in Path("cpp").glob("*.cpp"))
 VERSION = re.search(r'^version = "([^"]+)"', Path("pyproject.toml").read_text(), re.M)[1]
 ISA_FLAGS = {"dispatch": ["-DLENET_CPP_DISPATCH"], "baseline": [], "native": ["-march=native"]}
+# What the installed package needs to run the workflow, relative to the source tree
+# (MANIFEST.in puts the same files into the sdist; tests/test_packaging.py checks both).
+WORKFLOW_PATTERNS = (
+    "Snakefile",
+    "config.yaml",
+    "config/*.yaml",
+    "environment.yml",
+    "rules/*.smk",
+    "scripts/*.py",
+    "schemas/*.yaml",
+    "report/*.rst",
+)
+WORKFLOW_PACKAGE_DIR = "lenet_cpp/workflow"
 
 
 def isa_flags() -> list[str]:
@@ -29,6 +49,24 @@ def isa_flags() -> list[str]:
     compiler = os.environ.get("CXX", "c++")
     dispatch_possible = "clang" not in compiler and os.uname().machine == "x86_64"
     return ISA_FLAGS[isa] if isa != "dispatch" or dispatch_possible else []
+
+
+def _matching(patterns: tuple[str, ...]) -> list[str]:
+    return sorted(str(path) for pattern in patterns for path in Path(".").glob(pattern))
+
+
+class BuildPyWithWorkflow(build_py):
+    """build_py that also copies the workflow into ``lenet_cpp/workflow`` of the build."""
+
+    def run(self) -> None:
+        super().run()
+        if self.editable_mode:  # the editable install reads the top-level files in place
+            return
+        target = Path(self.build_lib, WORKFLOW_PACKAGE_DIR)
+        for relative in _matching(WORKFLOW_PATTERNS):
+            destination = target / relative
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(relative, destination)
 
 
 setup(
@@ -56,5 +94,5 @@ setup(
             extra_link_args=["-fopenmp"],
         )
     ],
-    cmdclass={"build_ext": BuildExtension},
+    cmdclass={"build_ext": BuildExtension, "build_py": BuildPyWithWorkflow},
 )

@@ -57,7 +57,7 @@ class Workspace {
   Workspace(Workspace&&) noexcept = default;
   Workspace& operator=(Workspace&&) noexcept = default;
 
-  float *x, *a1, *p1, *dp1, *cols2, *a2, *p2, *h1, *h2, *logits, *dlogits, *dh2, *dh1, *dp2;
+  float *x, *a1, *p1, *dp1, *cols2, *a2, *p2, *h1, *h2, *logits, *dlogits, *dh2, *dh1, *dp2, *xt;
   int32_t *argmax1, *argmax2;
 
  private:

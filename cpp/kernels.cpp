@@ -153,63 +153,90 @@ void load_images(const float* images, int64_t count, float* x) {
   }
 }
 
-// conv1's kernels accumulate in registers: a Vec holds 16 lanes (GCC/Clang vector extension,
-// lowered to whatever vector unit the clone targets), a pixel is kHalves of them.
-using Vec = float __attribute__((vector_size(64), aligned(4)));
-constexpr int64_t kHalves = L / 16;
-static_assert(L % 16 == 0, "lanes must fill whole vectors");
+// The vector kernels below keep their sums in registers: a Vec holds 8 lanes (a GCC/Clang
+// vector extension, lowered to whatever vector unit the clone targets: two SSE registers, one
+// AVX register, half an AVX-512 one). They work on groups of 16 lanes (kPerGroup Vecs), so a
+// block of accumulators fits the 16 registers of AVX2 (wider types spill and run 10x slower
+// there). Lanes never mix: every lane's sum runs in the same order whatever the grouping.
+using Vec = float __attribute__((vector_size(32), aligned(4)));
+constexpr int64_t kGroup = 16;
+constexpr int64_t kPerGroup = kGroup / 8;
+static_assert(L % kGroup == 0, "lanes must fill whole groups");
 
 inline const Vec* lanes_at(const float* p) { return reinterpret_cast<const Vec*>(p); }
 
 namespace {
 
-// Rows [i, i + kRows) of lane_gemm, 32 columns at a time: the accumulators stay in registers.
+// Rows [i, i + kRows) of lane_gemm, 16 columns at a time: the accumulators stay in registers.
+// Columns past the last multiple of 16 are summed one by one, in the same order.
 template <int64_t kRows>
-__attribute__((always_inline)) inline void lane_gemm_rows(int64_t i, int64_t k, int64_t n, const float* __restrict__ a,
-                           int64_t a_row, int64_t a_col, const float* __restrict__ b, int64_t ldb,
-                           float* __restrict__ c, int64_t ldc) {
-  for (int64_t col = 0; col < n; col += L) {
-    Vec acc[kRows][kHalves] = {};
+__attribute__((always_inline)) inline void lane_gemm_rows(int64_t i, int64_t k, int64_t n,
+                                                          const float* __restrict__ a,
+                                                          int64_t a_row, int64_t a_col,
+                                                          const float* __restrict__ b,
+                                                          int64_t ldb, float* __restrict__ c,
+                                                          int64_t ldc) {
+  int64_t col = 0;
+  for (; col + kGroup <= n; col += kGroup) {
+    Vec acc[kRows][kPerGroup] = {};
     for (int64_t j = 0; j < k; ++j) {
       const Vec* v = lanes_at(b + j * ldb + col);
       for (int64_t r = 0; r < kRows; ++r) {
         const float w = a[(i + r) * a_row + j * a_col];
-        for (int64_t h = 0; h < kHalves; ++h) acc[r][h] += w * v[h];
+        for (int64_t h = 0; h < kPerGroup; ++h) acc[r][h] += w * v[h];
       }
     }
     for (int64_t r = 0; r < kRows; ++r) {
       Vec* out = reinterpret_cast<Vec*>(c + (i + r) * ldc + col);
-      for (int64_t h = 0; h < kHalves; ++h) out[h] = acc[r][h];
+      for (int64_t h = 0; h < kPerGroup; ++h) out[h] = acc[r][h];
+    }
+  }
+  for (; col < n; ++col) {
+    for (int64_t r = 0; r < kRows; ++r) {
+      float sum = 0.0F;
+      for (int64_t j = 0; j < k; ++j) sum += a[(i + r) * a_row + j * a_col] * b[j * ldb + col];
+      c[(i + r) * ldc + col] = sum;
     }
   }
 }
 
 // The fixed pairwise tree over kLanes partial sums.
-__attribute__((always_inline)) inline float tree_sum(const Vec (&partials)[kHalves]) {
-  float t[L];
-  for (int64_t h = 0; h < kHalves; ++h) {
-    for (int64_t i = 0; i < 16; ++i) t[h * 16 + i] = partials[h][i];
-  }
+__attribute__((always_inline)) inline float tree_sum(float (&t)[L]) {
   for (int64_t width = L / 2; width >= 1; width /= 2) {
     for (int64_t i = 0; i < width; ++i) t[i] = t[i] + t[i + width];
   }
   return t[0];
 }
 
-// Rows [i, i + kRows) of lane_dot against row j of x.
-template <int64_t kRows>
-__attribute__((always_inline)) inline void lane_dot_rows(int64_t i, int64_t j, int64_t length, const float* __restrict__ d,
-                          int64_t ldd, const float* __restrict__ x, int64_t ldx,
-                          float* __restrict__ c, int64_t ldc) {
-  Vec acc[kRows][kHalves] = {};
+// Rows [i, i + kRows) of lane_dot against rows [j, j + kCols) of x: kLanes partial sums per
+// output (the whole shard's lanes in one pass), then the tree.
+template <int64_t kRows, int64_t kCols>
+__attribute__((always_inline)) inline void lane_dot_block(int64_t i, int64_t j, int64_t length,
+                                                          const float* __restrict__ d,
+                                                          int64_t ldd,
+                                                          const float* __restrict__ x,
+                                                          int64_t ldx, float* __restrict__ c,
+                                                          int64_t ldc) {
+  constexpr int64_t kVecs = L / 8;
+  Vec acc[kRows][kCols][kVecs] = {};
   for (int64_t q = 0; q < length; q += L) {
-    const Vec* v = lanes_at(x + j * ldx + q);
     for (int64_t r = 0; r < kRows; ++r) {
       const Vec* g = lanes_at(d + (i + r) * ldd + q);
-      for (int64_t h = 0; h < kHalves; ++h) acc[r][h] += g[h] * v[h];
+      for (int64_t s = 0; s < kCols; ++s) {
+        const Vec* v = lanes_at(x + (j + s) * ldx + q);
+        for (int64_t h = 0; h < kVecs; ++h) acc[r][s][h] += g[h] * v[h];
+      }
     }
   }
-  for (int64_t r = 0; r < kRows; ++r) c[(i + r) * ldc + j] = tree_sum(acc[r]);
+  for (int64_t r = 0; r < kRows; ++r) {
+    for (int64_t s = 0; s < kCols; ++s) {
+      float partials[L];
+      for (int64_t h = 0; h < kVecs; ++h) {
+        for (int64_t e = 0; e < 8; ++e) partials[h * 8 + e] = acc[r][s][h][e];
+      }
+      c[(i + r) * ldc + j + s] = tree_sum(partials);
+    }
+  }
 }
 
 constexpr int64_t kBlockRows = 4;
@@ -218,21 +245,29 @@ constexpr int64_t kBlockRows = 4;
 
 LENET_VECTORIZE void lane_gemm(int64_t m, int64_t k, int64_t n, const float* a, int64_t a_row,
                                int64_t a_col, const float* b, int64_t ldb, float* c, int64_t ldc) {
-  int64_t i = 0;
-  for (; i + kBlockRows <= m; i += kBlockRows) {
-    lane_gemm_rows<kBlockRows>(i, k, n, a, a_row, a_col, b, ldb, c, ldc);
+  // One strip of kGroup columns at a time, all rows of it: the strip of b (k x 16 floats)
+  // stays in the L1 cache while every block of rows uses it.
+  for (int64_t col = 0; col < n; col += kGroup) {
+    const int64_t width = std::min(kGroup, n - col);
+    int64_t i = 0;
+    for (; i + kBlockRows <= m; i += kBlockRows) {
+      lane_gemm_rows<kBlockRows>(i, k, width, a, a_row, a_col, b + col, ldb, c + col, ldc);
+    }
+    for (; i < m; ++i) lane_gemm_rows<1>(i, k, width, a, a_row, a_col, b + col, ldb, c + col, ldc);
   }
-  for (; i < m; ++i) lane_gemm_rows<1>(i, k, n, a, a_row, a_col, b, ldb, c, ldc);
 }
 
 LENET_VECTORIZE void lane_dot(int64_t m, int64_t n, int64_t length, const float* d, int64_t ldd,
                               const float* x, int64_t ldx, float* c, int64_t ldc) {
+  // Pairs of rows of d against pairs of rows of x: 16 vector accumulators.
   int64_t i = 0;
-  for (; i + kBlockRows <= m; i += kBlockRows) {
-    for (int64_t j = 0; j < n; ++j) lane_dot_rows<kBlockRows>(i, j, length, d, ldd, x, ldx, c, ldc);
+  for (; i + 2 <= m; i += 2) {
+    int64_t j = 0;
+    for (; j + 2 <= n; j += 2) lane_dot_block<2, 2>(i, j, length, d, ldd, x, ldx, c, ldc);
+    for (; j < n; ++j) lane_dot_block<2, 1>(i, j, length, d, ldd, x, ldx, c, ldc);
   }
   for (; i < m; ++i) {
-    for (int64_t j = 0; j < n; ++j) lane_dot_rows<1>(i, j, length, d, ldd, x, ldx, c, ldc);
+    for (int64_t j = 0; j < n; ++j) lane_dot_block<1, 1>(i, j, length, d, ldd, x, ldx, c, ldc);
   }
 }
 
@@ -240,23 +275,25 @@ LENET_VECTORIZE void conv1_forward(const float* __restrict__ x, const float* __r
                                    float* __restrict__ a1) {
   for (int64_t y = 0; y < kImage; ++y) {
     for (int64_t col = 0; col < kImage; ++col) {
-      Vec acc[6][kHalves];
-      for (int64_t c = 0; c < 6; ++c) {
-        for (int64_t h = 0; h < kHalves; ++h) acc[c][h] = Vec{} + weights[c * 26 + 25];
-      }
-      for (int64_t ky = 0; ky < 5; ++ky) {
-        for (int64_t kx = 0; kx < 5; ++kx) {
-          const Vec* v = lanes_at(x + ((y + ky) * kPadded + col + kx) * L);
-          for (int64_t c = 0; c < 6; ++c) {
-            const float w = weights[c * 26 + ky * 5 + kx];
-            for (int64_t h = 0; h < kHalves; ++h) acc[c][h] += w * v[h];
+      const int64_t position = blocked(y, col, kImage);
+      for (int64_t group = 0; group < L; group += kGroup) {
+        Vec acc[6][kPerGroup];
+        for (int64_t c = 0; c < 6; ++c) {
+          for (int64_t h = 0; h < kPerGroup; ++h) acc[c][h] = Vec{} + weights[c * 26 + 25];
+        }
+        for (int64_t ky = 0; ky < 5; ++ky) {
+          for (int64_t kx = 0; kx < 5; ++kx) {
+            const Vec* v = lanes_at(x + ((y + ky) * kPadded + col + kx) * L + group);
+            for (int64_t c = 0; c < 6; ++c) {
+              const float w = weights[c * 26 + ky * 5 + kx];
+              for (int64_t h = 0; h < kPerGroup; ++h) acc[c][h] += w * v[h];
+            }
           }
         }
-      }
-      const int64_t position = blocked(y, col, kImage);
-      for (int64_t c = 0; c < 6; ++c) {
-        Vec* out = reinterpret_cast<Vec*>(a1 + (c * 784 + position) * L);
-        for (int64_t h = 0; h < kHalves; ++h) out[h] = acc[c][h];
+        for (int64_t c = 0; c < 6; ++c) {
+          Vec* out = reinterpret_cast<Vec*>(a1 + (c * 784 + position) * L + group);
+          for (int64_t h = 0; h < kPerGroup; ++h) out[h] = acc[c][h];
+        }
       }
     }
   }
@@ -273,23 +310,25 @@ LENET_VECTORIZE void conv1_weight_grad(const float* __restrict__ x, const float*
     }
     grad[c * 26 + 25] = sum_lanes(bias);
     for (int64_t ky = 0; ky < 5; ++ky) {
-      Vec acc[5][kHalves] = {};
-      for (int64_t y = 0; y < kImage; ++y) {
-        for (int64_t col = 0; col < kImage; ++col) {
-          const Vec* d = lanes_at(da1 + (c * 784 + blocked(y, col, kImage)) * L);
-          const Vec* v = lanes_at(x + ((y + ky) * kPadded + col) * L);
-          for (int64_t kx = 0; kx < 5; ++kx) {
-            for (int64_t h = 0; h < kHalves; ++h) acc[kx][h] += d[h] * v[kx * kHalves + h];
+      float lanes[5][L];
+      for (int64_t group = 0; group < L; group += kGroup) {
+        Vec acc[5][kPerGroup] = {};
+        for (int64_t y = 0; y < kImage; ++y) {
+          for (int64_t col = 0; col < kImage; ++col) {
+            const Vec* d = lanes_at(da1 + (c * 784 + blocked(y, col, kImage)) * L + group);
+            for (int64_t kx = 0; kx < 5; ++kx) {
+              const Vec* v = lanes_at(x + ((y + ky) * kPadded + col + kx) * L + group);
+              for (int64_t h = 0; h < kPerGroup; ++h) acc[kx][h] += d[h] * v[h];
+            }
+          }
+        }
+        for (int64_t kx = 0; kx < 5; ++kx) {
+          for (int64_t h = 0; h < kPerGroup; ++h) {
+            for (int64_t e = 0; e < 8; ++e) lanes[kx][group + h * 8 + e] = acc[kx][h][e];
           }
         }
       }
-      for (int64_t kx = 0; kx < 5; ++kx) {
-        float lanes[L];
-        for (int64_t h = 0; h < kHalves; ++h) {
-          for (int64_t i = 0; i < 16; ++i) lanes[h * 16 + i] = acc[kx][h][i];
-        }
-        grad[c * 26 + ky * 5 + kx] = sum_lanes(lanes);
-      }
+      for (int64_t kx = 0; kx < 5; ++kx) grad[c * 26 + ky * 5 + kx] = sum_lanes(lanes[kx]);
     }
   }
 }
@@ -387,6 +426,12 @@ LossTotals softmax_cross_entropy(const float* logits, const int64_t* labels, int
     dlogits[label * L + i] -= scale;
   }
   return totals;
+}
+
+void transpose(const float* in, int64_t rows, int64_t cols, float* out) {
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t col = 0; col < cols; ++col) out[col * rows + r] = in[r * cols + col];
+  }
 }
 
 LENET_VECTORIZE void add(float* __restrict__ acc, const float* __restrict__ x, int64_t count) {

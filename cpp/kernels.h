@@ -28,7 +28,8 @@ inline constexpr int64_t kLanes = 32;  // images per shard
 //
 // c[i][0..n) = sum over j < k, in ascending j, of a(i, j) * b[j][0..n), for i < m, where
 // a(i, j) = a[i * a_row + j * a_col] (a_col = 1: A row-major; a_row = 1: A transposed).
-// n is a multiple of kLanes; ldb/ldc are the row strides of b and c.
+// Columns are computed 32 at a time (the last n % 32 one by one, in the same order); ldb/ldc are
+// the row strides of b and c.
 void lane_gemm(int64_t m, int64_t k, int64_t n, const float* a, int64_t a_row, int64_t a_col,
                const float* b, int64_t ldb, float* c, int64_t ldc);
 
@@ -90,6 +91,9 @@ LossTotals softmax_cross_entropy(const float* logits, const int64_t* labels, int
 
 // acc[j] += x[j] for j < count.
 void add(float* acc, const float* x, int64_t count);
+
+// out[c][r] = in[r][c] for an r x c row-major matrix.
+void transpose(const float* in, int64_t rows, int64_t cols, float* out);
 
 // torch::optim::SGD's update (dampening 0, no Nesterov) of `count` parameters: d = grad +
 // weight_decay * param; momentum_buffer = d on the first step, momentum * buffer + d later;

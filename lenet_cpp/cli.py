@@ -5,6 +5,8 @@
                result files plus the two figures (see ``lenet_cpp.results`` for the layout).
 ``download``   makes the four MNIST files present and verified (``ensure_mnist``).
 ``synthetic``  writes a small synthetic MNIST-like data set (for tests and trials).
+``pipeline``   runs the packaged Snakemake workflow in the current directory
+               (``lenet_cpp.pipeline``; ``lenet-cpp pipeline --help``).
 
 Ctrl-C stops training promptly; every file is written under a temporary name and renamed
 when complete, so an interrupted run leaves no half-written file behind.
@@ -67,6 +69,13 @@ def _add_train_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     p.add_argument("--sequential", action="store_true", help="train the seeds one after another")
     p.add_argument("--device", default="cpu", help="cpu or cuda (%(default)s)")
+    p.add_argument(
+        "--kernels",
+        choices=("fused", "libtorch"),
+        default=None,
+        help="fused (the CPU default: the same bits on every CPU) or libtorch (the reference; "
+        "the CUDA default)",
+    )
     p.add_argument("--train-subset", type=int, default=None, help="use the first N train images")
     p.add_argument("--test-subset", type=int, default=None, help="use the first N test images")
     p.add_argument(
@@ -77,6 +86,13 @@ def _add_train_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         type=int,
         default=PROGRESS_EVERY,
         help="steps per progress update (%(default)s)",
+    )
+    p.add_argument(
+        "--checkpoint-dir",
+        type=Path,
+        default=None,
+        help="end-of-epoch checkpoints: a rerun after a kill resumes from them "
+        "(default: OUT_DIR/checkpoints; removed when the run completes)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -95,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     syn.add_argument("--n-train", type=int, default=2048, help="(%(default)s)")
     syn.add_argument("--n-test", type=int, default=512, help="(%(default)s)")
     syn.add_argument("--seed", type=int, default=0, help="(%(default)s)")
+    # listed here for --help; main() hands its arguments to lenet_cpp.pipeline unparsed
+    sub.add_parser("pipeline", help="run the Snakemake workflow here (pipeline --help)")
     return parser
 
 
@@ -166,6 +184,8 @@ def _train(args: argparse.Namespace) -> int:
         test_subset=args.test_subset,
         progress_every=args.progress_every,
         data_info={"source": report.source},
+        kernels=args.kernels,
+        checkpoint_dir=args.checkpoint_dir or args.out_dir / "checkpoints",
     )
     bar = _ProgressBar(len(args.seeds), enabled=not args.no_progress)
     try:
@@ -200,6 +220,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status (130 after Ctrl-C)."""
     from .mnist import MnistUnavailableError
 
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["pipeline"]:  # its unknown options are snakemake's
+        from .pipeline import main as pipeline_main
+
+        return pipeline_main(argv[1:])
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.WARNING if args.quiet else logging.INFO,

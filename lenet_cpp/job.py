@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from . import provenance
 from .integrity import OFFICIAL_MD5, verify_files
-from .layout import MNIST_FILES, PROGRESS_EVERY
+from .layout import MNIST_FILES, PROGRESS_EVERY, Kernels, default_kernels
 from .results import MetricsRecord, RunInfo, build_metrics, remove_partials, write_setting
 from .seeds import ProgressFn, ThreadPlan, train_seeds
 from .setting import Hyperparameters, TrainData
@@ -51,6 +52,8 @@ class JobSpec:
     progress_every: int = PROGRESS_EVERY
     data_info: Mapping[str, object] | None = None
     source_dir: Path | None = None
+    kernels: Kernels | None = None
+    checkpoint_dir: Path | None = None
 
 
 def run_job(spec: JobSpec, *, progress: ProgressFn | None = None) -> MetricsRecord:
@@ -78,6 +81,8 @@ def run_job(spec: JobSpec, *, progress: ProgressFn | None = None) -> MetricsReco
         progress_every=spec.progress_every,
         data_info={"dir": str(spec.data_dir), **(spec.data_info or {}), "md5": md5},
         source_dir=spec.source_dir,
+        kernels=spec.kernels,
+        checkpoint_dir=spec.checkpoint_dir,
     )
 
 
@@ -94,6 +99,8 @@ def run_setting(
     progress_every: int = PROGRESS_EVERY,
     data_info: Mapping[str, object] | None = None,
     source_dir: str | os.PathLike[str] | None = None,
+    kernels: Kernels | None = None,
+    checkpoint_dir: str | os.PathLike[str] | None = None,
 ) -> MetricsRecord:
     """Train every seed of one setting and write its result files; return the metrics record.
 
@@ -102,6 +109,9 @@ def run_setting(
     earlier attempt are removed from ``out_dir`` first; nothing is written before
     training has finished (see ``lenet_cpp.layout`` for the layout).
     ``source_dir`` is the checkout whose git commit is recorded (default: this package's).
+    ``kernels``: "fused" or "libtorch" (None: the device's default), recorded in ``run``.
+    ``checkpoint_dir``: where the seeds keep end-of-epoch checkpoints, so that a killed job
+    resumes where it stopped (bit-identical); removed once the results are written.
     """
     for stale in remove_partials(out_dir):
         LOG.warning("removed %s, left by an interrupted run", stale)
@@ -114,6 +124,8 @@ def run_setting(
         threads_per_run=plan.threads_per_run,
         concurrent_runs=plan.concurrent_runs,
         device=device,
+        kernels=kernels,
+        checkpoint_dir=None if checkpoint_dir is None else Path(checkpoint_dir),
         progress=progress,
         progress_every=progress_every,
     )
@@ -129,6 +141,7 @@ def run_setting(
             threads_per_run=plan.threads_per_run,
             concurrent_runs=plan.concurrent_runs,
             device=device,
+            kernels=kernels or default_kernels(device),
         ),
         data_info=dict(data_info or {}),
         provenance={
@@ -139,6 +152,8 @@ def run_setting(
         },
     )
     write_setting(out_dir, hp, results, data, record)
+    if checkpoint_dir is not None:
+        shutil.rmtree(checkpoint_dir, ignore_errors=True)
     accuracy = record["results"]["test_accuracy"]
     LOG.info(
         "%s: test accuracy %.4f +- %.4f over %d seed(s), %.1f s",

@@ -22,6 +22,7 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 __all__ = [
     "DATA_MANIFEST",
@@ -39,7 +40,10 @@ __all__ = [
     "SEED_FILES",
     "SETTING_FIGURES",
     "SUMMARY_FILE",
+    "Kernels",
     "ResultsLayout",
+    "checkpoint_file",
+    "default_kernels",
     "figure_paths",
     "metrics_path",
     "run_files",
@@ -72,6 +76,16 @@ GRID_KEYS: tuple[str, ...] = (
 )
 #: Optimiser steps between progress reports (and checks for Ctrl-C / cancellation).
 PROGRESS_EVERY = 100
+
+
+#: The implementations a run can use (``lenet_cpp.train(kernels=...)``).
+Kernels = Literal["fused", "libtorch"]
+
+
+def default_kernels(device: str) -> Kernels:
+    """The kernels a run uses when none are named: the fused ones on the CPU (the same bits on
+    every CPU), libtorch's elsewhere (the extension's own default, recorded in metrics.json)."""
+    return "fused" if device == "cpu" else "libtorch"
 
 
 def _number(value: float) -> str:
@@ -113,6 +127,11 @@ PARTIAL_SUFFIX = ".partial"
 
 def metrics_path(run_dir: str | os.PathLike[str]) -> Path:
     return Path(run_dir) / METRICS_FILE
+
+
+def checkpoint_file(checkpoint_dir: str | os.PathLike[str], seed: int) -> Path:
+    """One seed's checkpoint in a job's checkpoint directory."""
+    return Path(checkpoint_dir) / f"seed{seed}.ckpt"
 
 
 def seed_dir(run_dir: str | os.PathLike[str], seed: int) -> Path:
@@ -171,6 +190,11 @@ class ResultsLayout:
         return [self.metrics(setting)] + [
             path for name in SEED_FILES for path in self.seed_files(setting, name, seeds)
         ]
+
+    def checkpoint_dir(self, setting: str) -> str:
+        """Where a train job keeps its seeds' end-of-epoch checkpoints: beside, not among,
+        its declared outputs, so Snakemake does not delete them before a rerun."""
+        return f"{self.root}/checkpoints/{setting}"
 
     def setting_figure(self, setting: str, figure: str, fmt: str) -> str:
         return f"{self.root}/figures/{setting}/{figure}.{fmt}"

@@ -327,6 +327,12 @@ def _pooled_confusion(run_dir: Path) -> np.ndarray:
     return pooled
 
 
+def _grid_label(name: str, run_dir: str | os.PathLike[str]) -> str:
+    """A setting's legend entry; diverged settings say so (their curves stop or turn NaN)."""
+    status = load_metrics(run_dir)["results"].get("status", "ok")
+    return name if status == "ok" else f"{name} ({status})"
+
+
 def plot_grid(
     run_dirs: Mapping[str, str | os.PathLike[str]],
     best: str,
@@ -335,7 +341,7 @@ def plot_grid(
     confusion_paths: Sequence[str | os.PathLike[str]],
 ) -> None:
     """Overlay every setting's loss curve; confusion matrix of ``best`` (seeds pooled)."""
-    curves = [load_loss_curves(d, label=name) for name, d in run_dirs.items()]
+    curves = [load_loss_curves(d, label=_grid_label(name, d)) for name, d in run_dirs.items()]
     save_figure(grid_loss_figure(curves, title="Training loss of every setting"), *loss_paths)
     matrix = _pooled_confusion(Path(run_dirs[best]))
     title = f"Best setting: {best}\n(test predictions of all its seeds)"

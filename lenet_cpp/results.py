@@ -93,11 +93,13 @@ class SeedResults(TypedDict):
     test_accuracy: list[float]
     misclassified: int
     confusion: list[list[int]]
+    diverged_at_step: int  # first step with a non-finite loss; 0: none
 
 
 class Results(TypedDict):
     """The deterministic part of metrics.json: equal on every rerun."""
 
+    status: str  # "ok", or "diverged" when a seed's loss stopped being finite
     test_accuracy: Stats
     final_train_loss: Stats
     final_test_loss: Stats
@@ -108,6 +110,7 @@ class SeedTiming(TypedDict):
     wall_time_s: float
     train_time_s: float
     images_per_second: float
+    resumed_from_epoch: int  # epochs restored from a checkpoint of a killed attempt (0: none)
 
 
 class Timing(TypedDict):
@@ -123,6 +126,7 @@ class RunInfo(TypedDict):
     threads_per_run: int
     concurrent_runs: int
     device: str
+    kernels: str  # "fused" or "libtorch"
 
 
 class GridPoint(TypedDict):
@@ -158,6 +162,7 @@ class MetricsRecord(TypedDict):
 class _RankedSetting(TypedDict):
     rank: int
     setting: str
+    status: str
 
 
 class _SettingNumbers(TypedDict):
@@ -277,8 +282,8 @@ def write_seed_outputs(
         ("index", "label", "prediction"),
         ([i, int(t), int(p)] for i, (t, p) in enumerate(zip(labels, predictions, strict=True))),
     )
-    with atomic_path(out / MODEL_FILE) as tmp:
-        result.model.save(str(tmp))
+    out.mkdir(parents=True, exist_ok=True)
+    result.model.save(out / MODEL_FILE)  # written atomically by the extension
 
 
 def _seed_record(result: TrainResult, test_labels: torch.Tensor) -> SeedResults:
@@ -293,6 +298,7 @@ def _seed_record(result: TrainResult, test_labels: torch.Tensor) -> SeedResults:
         test_accuracy=result.test_accuracy,
         misclassified=int((labels != predictions).sum()),
         confusion=confusion_matrix(labels, predictions).tolist(),
+        diverged_at_step=result.diverged_at_step,
     )
 
 
@@ -322,6 +328,7 @@ def build_metrics(
                 wall_time_s=r.wall_time_s,
                 train_time_s=r.train_time_s,
                 images_per_second=r.images_per_second,
+                resumed_from_epoch=r.resumed_from_epoch,
             )
             for s, r in results.items()
         },
@@ -334,6 +341,7 @@ def build_metrics(
         seeds=seeds,
         data={"train_size": data.n_train, "test_size": data.n_test, **data_info},
         results=Results(
+            status="diverged" if any(r.diverged_at_step for r in results.values()) else "ok",
             test_accuracy=stats(last["test_accuracy"]),
             final_train_loss=stats(last["train_loss"]),
             final_test_loss=stats(last["test_loss"]),
@@ -393,6 +401,7 @@ def _summary_row(record: MetricsRecord, rank: int) -> SummaryRow:
     return SummaryRow(
         rank=rank,
         setting=setting["name"],
+        status=res["status"],
         activation=setting["activation"],
         pooling=setting["pooling"],
         learning_rate=setting["learning_rate"],
@@ -413,9 +422,10 @@ def _summary_row(record: MetricsRecord, rank: int) -> SummaryRow:
     )
 
 
-def _ranking_key(record: MetricsRecord) -> tuple[float, float, str]:
+def _ranking_key(record: MetricsRecord) -> tuple[bool, float, float, str]:
     res = record["results"]
     return (
+        res["status"] != "ok",
         -res["test_accuracy"]["mean"],
         res["final_test_loss"]["mean"],
         record["setting"]["name"],
@@ -425,8 +435,8 @@ def _ranking_key(record: MetricsRecord) -> tuple[float, float, str]:
 def summarize(records: Sequence[MetricsRecord]) -> list[SummaryRow]:
     """One row per setting, in the given order; ``rank`` 1 is the best (see ``best_row``).
 
-    The best setting has the highest mean test accuracy; ties go to the lower final test
-    loss, then the name.
+    Diverged settings rank last. The best setting has the highest mean test accuracy; ties
+    go to the lower final test loss, then the name.
     """
     order = sorted(range(len(records)), key=lambda i: _ranking_key(records[i]))
     ranks = {i: rank for rank, i in enumerate(order, start=1)}

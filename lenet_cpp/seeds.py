@@ -21,9 +21,10 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .layout import PROGRESS_EVERY
+from .layout import PROGRESS_EVERY, Kernels, checkpoint_file
 
 if TYPE_CHECKING:
     from . import Progress, TrainResult
@@ -73,6 +74,8 @@ def _train_one(
     *,
     threads: int,
     device: str,
+    kernels: Kernels | None,
+    checkpoint: Path | None,
     progress: ProgressFn | None,
     progress_every: int,
     stop: threading.Event,
@@ -95,10 +98,13 @@ def _train_one(
             seed=seed,
             threads=threads,
             device=device,
+            kernels=kernels,
             test_data=data.test_images,
             test_targets=data.test_labels,
             progress=on_progress,
             progress_every=progress_every,
+            checkpoint=checkpoint,
+            on_divergence="continue",  # a diverged seed is a result (status "diverged")
         )
     except BaseException:
         stop.set()  # stop the siblings as early as possible
@@ -146,6 +152,8 @@ def train_seeds(
     threads_per_run: int = 1,
     concurrent_runs: int | None = None,
     device: str = "cpu",
+    kernels: Kernels | None = None,
+    checkpoint_dir: Path | None = None,
     progress: ProgressFn | None = None,
     progress_every: int = PROGRESS_EVERY,
     stop: threading.Event | None = None,
@@ -156,7 +164,10 @@ def train_seeds(
     thread; 1 (or a single seed) trains them one after another in the calling thread,
     where Ctrl-C interrupts the C++ loop directly. ``threads_per_run`` is the
     intra-op thread count of each run (see ``ThreadPlan``). Setting ``stop`` from
-    outside cancels the runs (``RunCancelled``).
+    outside cancels the runs (``RunCancelled``). With ``checkpoint_dir``, each seed keeps
+    its end-of-epoch checkpoint there and resumes from it (``layout.checkpoint_file``).
+    ``kernels`` None: the device's default. A seed whose loss stops being finite trains on
+    and reports ``diverged_at_step``.
     """
     seeds = list(seeds)
     if not seeds:
@@ -164,6 +175,8 @@ def train_seeds(
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must be distinct, got {seeds}")
     stop = stop if stop is not None else threading.Event()
+    if checkpoint_dir is not None:
+        checkpoint_dir.mkdir(parents=True, exist_ok=True)
 
     def run(seed: int) -> TrainResult:
         return _train_one(
@@ -172,6 +185,8 @@ def train_seeds(
             seed,
             threads=threads_per_run,
             device=device,
+            kernels=kernels,
+            checkpoint=None if checkpoint_dir is None else checkpoint_file(checkpoint_dir, seed),
             progress=progress,
             progress_every=progress_every,
             stop=stop,

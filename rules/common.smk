@@ -6,6 +6,8 @@ import sys
 import sysconfig
 from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
+from snakemake.settings.types import DeploymentMethod
 from snakemake.utils import validate
 
 
@@ -13,6 +15,7 @@ validate(config, "../schemas/config.schema.yaml")
 
 # Conda environment of every rule (used with --software-deployment-method conda).
 ENV = "../environment.yml"
+USES_CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
 
 
 def workdir_relative(path):
@@ -26,8 +29,17 @@ def workdir_relative(path):
 
 SOURCE_DIR = Path(config["source_dir"] or workflow.basedir).resolve()
 SOURCE = workdir_relative(SOURCE_DIR)
-sys.path.insert(0, str(SOURCE_DIR))  # the checkout's lenet_cpp (pure Python: no extension)
+# A source checkout (cpp/ beside the Snakefile, or config source_dir) builds lenet_cpp._C in
+# place and its jobs import lenet_cpp from there. The workflow shipped inside the installed
+# package (lenet_cpp/workflow, run by `lenet-cpp pipeline`) builds nothing: its jobs import the
+# installed lenet_cpp and its compiled module.
+BUILDS_EXTENSION = (SOURCE_DIR / "cpp").is_dir()
+# Where the jobs import lenet_cpp from ("" = the installed package).
+IMPORT_DIR = SOURCE if BUILDS_EXTENSION else ""
+if BUILDS_EXTENSION:
+    sys.path.insert(0, str(SOURCE_DIR))  # the checkout's lenet_cpp (pure Python: no extension)
 
+import lenet_cpp  # pure Python: the extension loads on first use only
 from lenet_cpp.imports import code_files
 from lenet_cpp.layout import (
     DATA_MANIFEST,
@@ -51,8 +63,32 @@ def source_file(relative):
     return str(Path(SOURCE) / relative)
 
 
-# The compiled module that build_extension writes.
-EXTENSION = source_file(f"lenet_cpp/_C{sysconfig.get_config_var('EXT_SUFFIX')}")
+def job_python_version():
+    """``3.11``: the Python the jobs run. Under --sdm conda that is environment.yml's (its
+    ``python X.Y.*`` pin), which need not be the one running Snakemake."""
+    if not USES_CONDA:
+        return f"{sys.version_info.major}.{sys.version_info.minor}"
+    environment = Path(workflow.basedir, "environment.yml").read_text()
+    match = re.search(r"^\s*-\s*python\s+(\d+)\.(\d+)\.\*\s*$", environment, re.MULTILINE)
+    if match is None:
+        raise WorkflowError("environment.yml must pin python as `python X.Y.*`")
+    return f"{match[1]}.{match[2]}"
+
+
+def extension_suffix():
+    """EXT_SUFFIX (``.cpython-311-x86_64-linux-gnu.so``) of the Python the jobs run."""
+    suffix = sysconfig.get_config_var("EXT_SUFFIX")
+    tag = job_python_version().replace(".", "")
+    return re.sub(r"cpython-\d+", f"cpython-{tag}", suffix)
+
+
+# The compiled module that build_extension writes (source checkout) or that the installed
+# package carries, and that every job imports.
+PACKAGE_DIR = Path(lenet_cpp.__file__).parent  # the lenet_cpp the jobs import
+if BUILDS_EXTENSION:
+    EXTENSION = source_file(f"lenet_cpp/_C{extension_suffix()}")
+else:
+    EXTENSION = str(PACKAGE_DIR / f"_C{extension_suffix()}")
 CPP_SOURCES = sorted(
     source_file(p.relative_to(SOURCE_DIR))
     for pattern in ("cpp/*.h", "cpp/*.cpp")
@@ -65,7 +101,10 @@ def code_inputs(script):
     (transitively, read from the sources) and, when those load it, the compiled extension."""
     scripts = [Path(workflow.basedir) / "scripts" / name for name in (script, "_job.py")]
     files, uses_extension = code_files(scripts[0])
-    modules = [source_file(f.relative_to(SOURCE_DIR)) for f in files]
+    if BUILDS_EXTENSION:
+        modules = [source_file(f.relative_to(SOURCE_DIR)) for f in files]
+    else:  # the installed package's modules
+        modules = [str(f) for f in files]
     extension = [EXTENSION] if uses_extension else []
     return [workdir_relative(p) for p in scripts] + modules + extension
 

@@ -10,7 +10,7 @@ rule download_mnist:
     params:
         data_dir=lambda wildcards, output: os.path.dirname(output[0]),
         data=config["data"],
-        source_dir=SOURCE,
+        source_dir=IMPORT_DIR,
     log:
         LAYOUT.log("download_mnist"),
     benchmark:

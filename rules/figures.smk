@@ -22,7 +22,7 @@ rule plot_setting:
         ),
     params:
         run_dir=lambda wildcards, input: os.path.dirname(input.metrics),
-        source_dir=SOURCE,
+        source_dir=IMPORT_DIR,
     log:
         LAYOUT.log("plot_setting", "{setting}"),
     benchmark:
@@ -63,7 +63,7 @@ rule summarize_grid:
         ),
     params:
         settings=list(SETTINGS),
-        source_dir=SOURCE,
+        source_dir=IMPORT_DIR,
     log:
         LAYOUT.log("summarize_grid"),
     benchmark:

@@ -18,8 +18,10 @@ rule train:
         train_subset=config["train_subset"],
         test_subset=config["test_subset"],
         device=config["device"],
+        kernels=config["kernels"],
+        checkpoint_dir=lambda wildcards: LAYOUT.checkpoint_dir(wildcards.setting),
         progress_every=config["progress_every"],
-        source_dir=SOURCE,
+        source_dir=IMPORT_DIR,
     log:
         LAYOUT.log("train", "{setting}"),
     benchmark:

@@ -31,7 +31,10 @@ def main(smk: Any) -> None:
             train_subset=smk.params.train_subset,
             test_subset=smk.params.test_subset,
             progress_every=smk.params.progress_every,
-            source_dir=Path(smk.params.source_dir),
+            # "": the workflow installed with the package (no checkout to record)
+            source_dir=Path(smk.params.source_dir) if smk.params.source_dir else None,
+            kernels=smk.params.kernels,
+            checkpoint_dir=Path(smk.params.checkpoint_dir),
         )
         run_job(spec, progress=lambda seed, p: log.info("seed %d: %r", seed, p))
 

@@ -393,3 +393,92 @@ def test_forceall_keeps_the_verified_data(finished_copy: Path) -> None:
     run_snakemake(finished_copy, "--forceall", "download_mnist")
     assert {name: (data / name).stat().st_mtime_ns for name in MNIST_FILES} == before
     assert (data / DATA_MANIFEST).stat().st_mtime_ns > manifest
+
+
+# ---------------------------------------------------------------- resume and divergence
+
+RESUME_OVERRIDES = {
+    "grid": {"activation": ["tanh"], "pooling": ["avg"]},
+    "epochs": 4,
+    "progress_every": 2,
+}
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory, synthetic_source: Path) -> Path:
+    workdir = make_workflow_dir(
+        tmp_path_factory.mktemp("uninterrupted"),
+        overrides=RESUME_OVERRIDES,
+        synthetic=synthetic_source,
+    )
+    run_snakemake(workdir)
+    return workdir
+
+
+def _reset_sigint() -> None:
+    """The child takes Ctrl-C even when the tests run with SIGINT ignored (nohup, CI)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@pytest.mark.parametrize(
+    ("how", "forced"), [(signal.SIGKILL, False), (signal.SIGINT, True)], ids=["kill-9", "ctrl-c"]
+)
+def test_killed_job_resumes_from_its_checkpoint_bit_identically(
+    tmp_path: Path, synthetic_source: Path, uninterrupted: Path, how: int, forced: bool
+) -> None:
+    """Kill a first run (kill -9) or a forced retrain (Ctrl-C) after an epoch's checkpoint;
+    the README's recovery recipe then resumes every seed and ends with the uninterrupted
+    run's results, figures included."""
+    workdir = make_workflow_dir(
+        tmp_path / "wf", overrides=RESUME_OVERRIDES, synthetic=synthetic_source
+    )
+    config = load_config(workdir)
+    (name,) = setting_names(config)
+    layout = results_layout(config)
+    checkpoints = workdir / layout.checkpoint_dir(name)
+    extra = ()
+    if forced:
+        run_snakemake(workdir)
+        extra = ("--forcerun", "train")
+    with open(tmp_path / "snakemake.out", "w") as out:
+        proc = subprocess.Popen(
+            snakemake_command(workdir, *extra),
+            cwd=workdir,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_reset_sigint,
+        )
+    try:
+        _wait_for(lambda: (checkpoints / "seed0.ckpt").is_file(), 120, "a checkpoint")
+        os.killpg(proc.pid, how)
+    finally:
+        proc.wait(timeout=60)
+    assert proc.returncode != 0
+    assert not (workdir / layout.metrics(name)).exists()
+
+    run_snakemake(workdir, "--unlock")
+    run_snakemake(workdir, "--rerun-incomplete")
+    metrics = json.loads((workdir / layout.metrics(name)).read_text())
+    resumed = [t["resumed_from_epoch"] for t in metrics["timing"]["per_seed"].values()]
+    assert max(resumed) >= 1, resumed
+    assert not checkpoints.exists()
+    assert_same_results(workdir, uninterrupted)
+    assert _nothing_to_do(workdir)
+
+
+def test_a_diverging_setting_is_recorded_and_the_grid_completes(
+    tmp_path: Path, synthetic_source: Path
+) -> None:
+    overrides = {"grid": {"activation": ["relu"], "pooling": ["max"], "learning_rate": [0.05, 1e4]}}
+    workdir = make_workflow_dir(tmp_path / "wf", overrides=overrides, synthetic=synthetic_source)
+    config = load_config(workdir)
+    run_snakemake(workdir)
+    rows = {
+        row["learning_rate"]: row
+        for row in csv.DictReader(open(workdir / results_layout(config).summary))
+    }
+    assert rows["10000.0"]["status"] == "diverged"
+    assert rows["0.05"]["status"] == "ok"
+    assert rows["0.05"]["rank"] == "1"
+    assert _files_under(workdir, config["results_dir"]) == expected_outputs(config)

@@ -1,9 +1,11 @@
 """Offline checks of the conda packaging: recipe/recipe.yaml, recipe/meta.yaml, environment.yml.
 
-recipe.yaml is parsed strictly and rendered for every variant with py-rattler-build (no channel
-is contacted: rendering does not solve). meta.yaml is rendered with jinja2 and stand-ins for
-conda-build's functions, then compared with recipe.yaml so the two recipes cannot drift.
-Neither proves that conda-forge's packages resolve: that needs a channel (see README).
+recipe.yaml is parsed strictly and rendered for every variant with py-rattler-build, without
+the experimental flag, against recipe/variants.yaml plus tests/conda/global_pinning.yaml (the
+keys conda-forge's global pinning supplies); no channel is contacted: rendering does not solve.
+meta.yaml is rendered with jinja2 and stand-ins for conda-build's functions, then compared with
+recipe.yaml so the two recipes cannot drift. Neither proves that conda-forge's packages resolve:
+that needs a channel (see README).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pyproject_data import read_pyproject
 
 rattler_build = pytest.importorskip(
     "rattler_build",
@@ -23,17 +26,15 @@ rattler_build = pytest.importorskip(
 )
 yaml = pytest.importorskip("yaml", reason="PyYAML is needed to read meta.yaml/environment.yml")
 jinja2 = pytest.importorskip("jinja2", reason="jinja2 is needed to render meta.yaml")
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    tomllib = pytest.importorskip("tomli", reason="tomli is needed on Python 3.10")
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE_DIR = REPO / "recipe"
+GLOBAL_PINNING = REPO / "tests" / "conda" / "global_pinning.yaml"
 SUBDIR = "linux-64"
 PYTHONS = ("3.11", "3.12")
-CUDA_VERSION = "13.0"
-BUILD_STRING = re.compile(r"^(?P<flavour>cpu|cuda\d+)_py(?P<py>\d+)h[0-9a-f]{7}_(?P<number>\d+)$")
+BUILD_STRING = re.compile(r"^cpu_py(?P<py>\d+)h[0-9a-f]{7}_(?P<number>\d+)$")
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+TORCH_SELECTOR = "pytorch * cpu*"
 # PyPI name -> conda-forge name where they differ
 CONDA_NAMES = {
     "torch": "pytorch",
@@ -43,7 +44,7 @@ CONDA_NAMES = {
 
 
 def _pyproject(root: Path = REPO) -> dict[str, Any]:
-    return tomllib.loads((root / "pyproject.toml").read_text())
+    return read_pyproject(root)
 
 
 def _pip_pins(requirements: list[str]) -> dict[str, str]:
@@ -58,9 +59,11 @@ def _pip_pins(requirements: list[str]) -> dict[str, str]:
 
 
 def _conda_pins(specs: list[str]) -> dict[str, str]:
-    """``["pytorch ==2.14.1 cpu*", "pip"]`` -> ``{"pytorch": "==2.14.1", "pip": ""}``."""
+    """``["numpy >=1.26", "pip"]`` -> ``{"numpy": ">=1.26", "pip": ""}`` (selectors dropped)."""
     pins = {}
     for spec in specs:
+        if spec == TORCH_SELECTOR:
+            continue
         name, *rest = spec.split()
         pins[name] = rest[0] if rest else ""
     return pins
@@ -69,12 +72,17 @@ def _conda_pins(specs: list[str]) -> dict[str, str]:
 # ---------------------------------------------------------------- recipe.yaml (rattler-build)
 
 
+def _variant_config(recipe_dir: Path = RECIPE_DIR) -> Any:
+    return rattler_build.VariantConfig.from_file(recipe_dir / "variants.yaml").merge(
+        rattler_build.VariantConfig.from_file(GLOBAL_PINNING)
+    )
+
+
 def _render(recipe_dir: Path = RECIPE_DIR) -> list[Any]:
+    """Render as conda-forge's build scripts do: no experimental features."""
     recipe = rattler_build.Stage0Recipe.from_file(recipe_dir / "recipe.yaml")
-    variants = rattler_build.VariantConfig.from_file(recipe_dir / "variants.yaml")
-    # experimental: load_from_file() reads the version from pyproject.toml
-    platform = rattler_build.PlatformConfig(target_platform=SUBDIR, experimental=True)
-    return recipe.render(variants, rattler_build.RenderConfig(platform=platform))
+    platform = rattler_build.PlatformConfig(target_platform=SUBDIR, experimental=False)
+    return recipe.render(_variant_config(recipe_dir), rattler_build.RenderConfig(platform=platform))
 
 
 @pytest.fixture(scope="module")
@@ -82,11 +90,8 @@ def rendered() -> list[Any]:
     return _render()
 
 
-def _by_variant(rendered: list[Any]) -> dict[tuple[str, str], dict[str, Any]]:
-    return {
-        (v.variant["python"], v.variant["cuda_compiler_version"]): v.recipe.to_dict()
-        for v in rendered
-    }
+def _by_variant(rendered: list[Any]) -> dict[str, dict[str, Any]]:
+    return {v.variant["python"]: v.recipe.to_dict() for v in rendered}
 
 
 def test_recipe_parses_strictly(tmp_path: Path) -> None:
@@ -99,83 +104,132 @@ def test_recipe_parses_strictly(tmp_path: Path) -> None:
         rattler_build.Stage0Recipe.from_file(tmp_path / "recipe.yaml")
 
 
-def test_every_variant_renders(rendered: list[Any]) -> None:
-    assert len(rendered) == 4
-    assert set(_by_variant(rendered)) == {
-        (python, cuda) for python in PYTHONS for cuda in ("None", CUDA_VERSION)
-    }
+def test_every_variant_renders_without_experimental(rendered: list[Any]) -> None:
+    assert sorted(_by_variant(rendered)) == list(PYTHONS)
 
 
-def test_name_and_version_come_from_pyproject(rendered: list[Any]) -> None:
+def test_experimental_features_would_not_render(tmp_path: Path) -> None:
+    """The render above proves something: a recipe needing --experimental fails it."""
+    recipe_dir = Path(shutil.copytree(RECIPE_DIR, tmp_path / "recipe"))
+    shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
+    text = (recipe_dir / "recipe.yaml").read_text()
+    version_line = re.search(r'^  version: "[^"]+"$', text, re.MULTILINE)
+    assert version_line, "recipe.yaml writes its version as a literal in context"
+    (recipe_dir / "recipe.yaml").write_text(
+        text.replace(
+            version_line[0],
+            '  version: ${{ load_from_file("../pyproject.toml").project.version }}',
+        )
+    )
+    with pytest.raises(rattler_build.RattlerBuildError, match="experimental"):
+        _render(recipe_dir)
+
+
+def test_variants_yaml_chooses_only_the_pythons() -> None:
+    """Compilers, sysroot and the pytorch pin belong to conda-forge's global pinning."""
+    variants = yaml.safe_load((RECIPE_DIR / "variants.yaml").read_text())
+    assert variants == {"python": list(PYTHONS)}
+
+
+def test_version_written_in_recipes_equals_pyproject(rendered: list[Any], metas: dict) -> None:
     project = _pyproject()["project"]
     for variant in rendered:
         assert variant.recipe.package.name == project["name"]
         assert variant.recipe.package.version == project["version"]
+    assert {meta["package"]["version"] for meta in metas.values()} == {project["version"]}
+    for name in ("recipe.yaml", "meta.yaml"):
+        assert "load_from_file" not in (RECIPE_DIR / name).read_text()
+        assert "load_file_data" not in (RECIPE_DIR / name).read_text()
+
+
+def test_source_is_the_release_sdist(rendered: list[Any]) -> None:
+    version = _pyproject()["project"]["version"]
+    for recipe in _by_variant(rendered).values():
+        (source,) = recipe["source"]
+        assert set(source) == {"url", "sha256"}
+        assert source["url"].startswith("https://")
+        assert source["url"].endswith(f"/lenet_cpp-{version}.tar.gz")  # `make sdist`'s name
+        assert SHA256.match(source["sha256"])
 
 
 def test_build_strings_carry_flavour_and_python(rendered: list[Any]) -> None:
     strings = set()
-    for (python, cuda), recipe in _by_variant(rendered).items():
+    for python, recipe in _by_variant(rendered).items():
         match = BUILD_STRING.match(recipe["build"]["string"])
         assert match, recipe["build"]["string"]
-        expected = "cpu" if cuda == "None" else "cuda" + cuda.replace(".", "")
-        assert match["flavour"] == expected
         assert match["py"] == python.replace(".", "")
         assert int(match["number"]) == recipe["build"]["number"]
         strings.add(recipe["build"]["string"])
-    assert len(strings) == 4  # the hash separates the variants too
+    assert len(strings) == len(PYTHONS)
 
 
-def test_pytorch_selector_in_host_and_run(rendered: list[Any]) -> None:
-    torch_pin = _pip_pins(_pyproject()["project"]["dependencies"])["pytorch"]
-    for (_, cuda), recipe in _by_variant(rendered).items():
-        selector = "cpu*" if cuda == "None" else "cuda*"
-        expected = f"pytorch {torch_pin} {selector}"
-        for section in ("host", "run"):
-            torch_specs = [
-                spec for spec in recipe["requirements"][section] if spec.startswith("pytorch")
-            ]
-            assert torch_specs == [expected], (section, cuda, torch_specs)
+def test_pytorch_as_torch_extension_feedstocks_have_it(rendered: list[Any]) -> None:
+    """Host: plain pytorch (pinned by the global pinning) and the cpu build selector;
+    run: the selector only, the version range comes from pytorch's run_exports."""
+    for recipe in _by_variant(rendered).values():
+        host = [s for s in recipe["requirements"]["host"] if s.startswith("pytorch")]
+        run = [s for s in recipe["requirements"]["run"] if s.startswith("pytorch")]
+        assert host == ["pytorch", TORCH_SELECTOR]
+        assert run == [TORCH_SELECTOR]
 
 
 def test_build_requirements_compilers(rendered: list[Any]) -> None:
-    for (_, cuda), recipe in _by_variant(rendered).items():
+    for recipe in _by_variant(rendered).values():
         names = [spec.split()[0] for spec in recipe["requirements"]["build"]]
-        expected = [f"sysroot_{SUBDIR}", f"gcc_{SUBDIR}", f"gxx_{SUBDIR}"]
-        if cuda != "None":
-            expected.append(f"cuda-nvcc_{SUBDIR}")
-        assert names == expected, (cuda, names)
+        assert names == [f"sysroot_{SUBDIR}", f"gcc_{SUBDIR}", f"gxx_{SUBDIR}"]
 
 
 def test_host_requirements(rendered: list[Any]) -> None:
     for recipe in _by_variant(rendered).values():
         names = [spec.split()[0] for spec in recipe["requirements"]["host"]]
-        assert names == ["python", "pip", "setuptools", "pybind11", "pytorch"]
+        assert names == ["python", "pip", "setuptools", "wheel", "pybind11", "pytorch", "pytorch"]
 
 
 def test_run_requirements_match_pip_dependencies(rendered: list[Any]) -> None:
-    pip = _pip_pins(_pyproject()["project"]["dependencies"])
+    """Run = the pip dependencies plus the `pipeline` extra (the packaged workflow needs it);
+    pytorch's range is not written (run_exports) but must be the one pip declares."""
+    project = _pyproject()["project"]
+    pip = _pip_pins(project["dependencies"] + project["optional-dependencies"]["pipeline"])
+    assert pip.pop("pytorch") == ">=2.14.1,<2.15"  # = pytorch 2.14's run_exports (x.x)
     for recipe in _by_variant(rendered).values():
         run = _conda_pins(recipe["requirements"]["run"])
         assert run.pop("python") == ""
         assert run == pip
 
 
-def test_tests_import_compiled_module_and_train(rendered: list[Any]) -> None:
+def test_about_and_extra(rendered: list[Any]) -> None:
+    project = _pyproject()["project"]
+    for recipe in _by_variant(rendered).values():
+        about = recipe["about"]
+        assert about["license"] == project["license"]["text"]
+        assert about["license_file"] == ["LICENSE"]
+        assert (REPO / "LICENSE").is_file()
+        assert about["summary"]
+        assert about["homepage"] == project["urls"]["Homepage"]
+        assert about["repository"] == project["urls"]["Source"]
+        assert recipe["extra"]["recipe-maintainers"]
+
+
+def test_tests_import_compiled_module_train_and_ship_the_workflow(rendered: list[Any]) -> None:
     for recipe in _by_variant(rendered).values():
         tests = recipe["tests"]
         python_tests = [t["python"] for t in tests if "python" in t]
         assert len(python_tests) == 1
-        assert {"lenet_cpp", "lenet_cpp._C"} <= set(python_tests[0]["imports"])
+        assert {"lenet_cpp", "lenet_cpp._C", "lenet_cpp.pipeline"} <= set(
+            python_tests[0]["imports"]
+        )
         assert python_tests[0].get("pip_check", True) is True
         scripts = [t for t in tests if "script" in t]
         assert len(scripts) == 1
-        assert "python test_train.py" in _commands(scripts[0]["script"])
-        assert "lenet-cpp --help" in _commands(scripts[0]["script"])
+        commands = _commands(scripts[0]["script"])
+        assert "python test_train.py" in commands
+        assert "lenet-cpp --help" in commands
+        assert "lenet-cpp pipeline --help" in commands
         assert scripts[0]["files"]["recipe"] == ["test_train.py"]
         contents = [t["package_contents"] for t in tests if "package_contents" in t]
         assert len(contents) == 1
         assert any("lenet_cpp/_C.cpython-" in path for path in contents[0]["files"])
+        assert any("lenet_cpp/workflow/Snakefile" in path for path in contents[0]["files"])
         assert contents[0]["bin"] == ["lenet-cpp"]
     assert "lenet_cpp.train(" in (RECIPE_DIR / "test_train.py").read_text()
 
@@ -186,25 +240,6 @@ def test_build_script_installs_without_deps_or_isolation() -> None:
     assert len(install) == 1
     assert "--no-deps" in install[0]
     assert "--no-build-isolation" in install[0]
-
-
-def _copy_recipe_with_version(tmp_path: Path, version: str) -> Path:
-    """The recipe directory beside a pyproject.toml whose version is ``version``."""
-    recipe_dir = Path(shutil.copytree(RECIPE_DIR, tmp_path / "recipe"))
-    text = (REPO / "pyproject.toml").read_text()
-    current = _pyproject()["project"]["version"]
-    (tmp_path / "pyproject.toml").write_text(
-        text.replace(f'version = "{current}"', f'version = "{version}"', 1)
-    )
-    return recipe_dir
-
-
-def test_version_is_read_from_pyproject_not_hard_coded(tmp_path: Path) -> None:
-    recipe_dir = _copy_recipe_with_version(tmp_path, "9.8.7")
-    assert {v.recipe.package.version for v in _render(recipe_dir)} == {"9.8.7"}
-    assert {meta["package"]["version"] for meta in _render_meta_all(recipe_dir).values()} == {
-        "9.8.7"
-    }
 
 
 # ---------------------------------------------------------------- meta.yaml (conda-build)
@@ -248,10 +283,6 @@ def _select_lines(text: str, namespace: dict[str, Any]) -> str:
 def _meta_context(recipe_dir: Path, variant: dict[str, str]) -> dict[str, Any]:
     """Stand-ins for conda-build's Jinja context, emitting rattler-build's spellings."""
 
-    def load_file_data(filename: str, fmt: str | None = None, *, from_recipe_dir: bool = False):
-        assert from_recipe_dir, "meta.yaml must read pyproject.toml relative to the recipe"
-        return tomllib.loads((recipe_dir / filename).read_text())
-
     def compiler(language: str) -> str:
         name = variant[f"{language}_compiler"]
         return f"{name}_{SUBDIR} {variant[f'{language}_compiler_version']}.*"
@@ -261,7 +292,6 @@ def _meta_context(recipe_dir: Path, variant: dict[str, str]) -> dict[str, Any]:
 
     return {
         **variant,
-        "load_file_data": load_file_data,
         "compiler": compiler,
         "stdlib": stdlib,
         "CONDA_PY": variant["python"].replace(".", ""),
@@ -277,20 +307,18 @@ def _render_meta(recipe_dir: Path, variant: dict[str, str]) -> dict[str, Any]:
     return yaml.safe_load(rendered)
 
 
-def _render_meta_all(recipe_dir: Path = RECIPE_DIR) -> dict[tuple[str, str], dict[str, Any]]:
+def _render_meta_all(recipe_dir: Path = RECIPE_DIR) -> dict[str, dict[str, Any]]:
     variants = yaml.safe_load((recipe_dir / "variants.yaml").read_text())
-    single = {key: str(values[0]) for key, values in variants.items()}
+    pinning = yaml.safe_load(GLOBAL_PINNING.read_text())
+    single = {key: str(values[0]) for key, values in pinning.items()}
     return {
-        (python, cuda): _render_meta(
-            recipe_dir, {**single, "python": python, "cuda_compiler_version": cuda}
-        )
+        python: _render_meta(recipe_dir, {**single, "python": python})
         for python in variants["python"]
-        for cuda in map(str, variants["cuda_compiler_version"])
     }
 
 
 @pytest.fixture(scope="module")
-def metas() -> dict[tuple[str, str], dict[str, Any]]:
+def metas() -> dict[str, dict[str, Any]]:
     return _render_meta_all()
 
 
@@ -319,6 +347,13 @@ def test_meta_yaml_agrees_with_recipe_yaml(rendered: list[Any], metas: dict) -> 
                 key,
                 section,
             )
+        assert meta["extra"] == recipe["extra"], key
+        about = {**meta["about"]}
+        about["homepage"] = about.pop("home")
+        about["repository"] = about.pop("dev_url")
+        about["license_file"] = [about["license_file"]]
+        about["description"] = about["description"].rstrip("\n")  # rattler-build strips it
+        assert about == recipe["about"], key
 
 
 def test_meta_yaml_tests_agree_with_recipe_yaml(rendered: list[Any], metas: dict) -> None:
@@ -332,8 +367,9 @@ def test_meta_yaml_tests_agree_with_recipe_yaml(rendered: list[Any], metas: dict
         assert "pip" in meta_test["requires"]
         assert meta_test["files"] == script_test["files"]["recipe"]
         assert set(_commands(script_test["script"])) <= set(meta_test["commands"])
-        compiled = contents["files"][0].split("site-packages/", 1)[1]  # lenet_cpp/_C.cpython-*.so
-        assert any(compiled in command for command in meta_test["commands"])
+        for path in contents["files"]:  # lib/python*/site-packages/lenet_cpp/...
+            relative = path.split("site-packages/", 1)[1]
+            assert any(f"$SP_DIR/{relative}" in command for command in meta_test["commands"]), path
         for module in contents["site_packages"]:
             path = module.replace(".", "/")
             assert any(path in command for command in meta_test["commands"]), module
@@ -353,23 +389,50 @@ def test_both_recipes_use_the_shared_build_script() -> None:
 # ---------------------------------------------------------------- environment.yml
 
 
-def test_environment_yml_has_the_pip_pins() -> None:
+def _tested_pins() -> dict[str, str]:
+    """requirements.txt (the exact versions the project is tested with), conda names."""
+    lines = (REPO / "requirements.txt").read_text().splitlines()
+    return _pip_pins([line for line in lines if line.strip() and not line.startswith("#")])
+
+
+def test_environment_yml_has_the_tested_pins() -> None:
     env = yaml.safe_load((REPO / "environment.yml").read_text())
     assert env["channels"][0] == "conda-forge"
     conda = _conda_pins([spec for spec in env["dependencies"] if isinstance(spec, str)])
+    tested = _tested_pins()
+    # the same exact version as requirements.txt for every package both name
+    mismatched = {
+        name: (tested[name], pin)
+        for name, pin in conda.items()
+        if name in tested
+        if pin != tested[name]
+    }
+    assert not mismatched, mismatched
+    # every requirement that pyproject declares is in the environment
     pyproject = _pyproject()
     extras = pyproject["project"]["optional-dependencies"]
-    pip = _pip_pins(
+    declared = _pip_pins(
         pyproject["project"]["dependencies"]
         + extras["pipeline"]
         + extras["test"]
         + pyproject["build-system"]["requires"]
     )
-    mismatched = {
-        name: (pin, conda.get(name)) for name, pin in pip.items() if conda.get(name) != pin
-    }
-    assert not mismatched, mismatched
+    assert set(declared) <= set(conda), sorted(set(declared) - set(conda))
     assert {"c-compiler", "cxx-compiler", "pybind11", "pip"} <= set(conda)
+    python = next(spec for spec in env["dependencies"] if spec.startswith("python "))
+    assert python.split()[1] == f"{sys.version_info.major}.{sys.version_info.minor}.*"
+
+
+def test_requirements_txt_satisfies_pyproject() -> None:
+    """The tested versions lie inside the ranges pip users get."""
+    from packaging.requirements import Requirement
+
+    tested = {name: pin.removeprefix("==") for name, pin in _tested_pins().items()}
+    project = _pyproject()["project"]
+    for text in project["dependencies"] + project["optional-dependencies"]["pipeline"]:
+        requirement = Requirement(text)
+        name = CONDA_NAMES.get(requirement.name.lower(), requirement.name.lower())
+        assert requirement.specifier.contains(tested[name]), (text, tested[name])
 
 
 # ---------------------------------------------------------------- run-time imports

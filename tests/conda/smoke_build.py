@@ -1,21 +1,28 @@
-"""Offline smoke build of the lenet-cpp conda package with rattler-build.
+"""Offline smoke build of the lenet-cpp conda package with rattler-build, from the sdist.
 
-Conda channels cannot be reached here, so this builds ``recipe/recipe.yaml`` against a local
-channel of *stub* packages. Each stub carries the name and version of a real dependency
-(python, pip, setuptools, pybind11, pytorch, torchvision, numpy, matplotlib-base, tqdm, the
-compilers and the sysroot) but no payload of its own:
+``make sdist``'s command builds the sdist of the working tree; ``recipe/`` is copied with only
+its ``source`` (url, sha256) pointed at that file, so the recipe under test is the one a
+feedstock would hold, rendered and built without ``--experimental``. Conda channels cannot be
+reached here, so it builds against a local channel of *stub* packages. Each stub carries the
+name and version of a real dependency (python, pip, setuptools, wheel, pybind11, pytorch,
+torchvision, numpy, matplotlib-base, tqdm, snakemake-minimal, pyyaml, jsonschema, the compilers
+and the sysroot) but no payload of its own:
 
 - the ``python`` stub is a venv-style prefix layout (``bin/python3.X`` pointing at this
   machine's interpreter, ``pyvenv.cfg``) whose site-packages borrows this machine's virtual
   environment through a ``.pth`` file (everything except the editable lenet-cpp install);
 - the compiler stubs point ``CC``/``CXX`` at this machine's gcc/g++ through activation scripts;
+- the ``pytorch`` stub (build ``cpu_...``) carries run_exports like conda-forge's pytorch
+  (``pytorch >=X.Y.Z,<X.(Y+1).0a0``), so the package's run pin comes from there, as on a feedstock;
 - every other stub is empty: the solver sees the real version, the files come from the venv.
 
 What it proves: the recipe renders, rattler-build runs the build script (pip compiles
 ``lenet_cpp._C``), packages it and runs the recipe's tests (imports, pip check, the training
 script, package_contents) without a network; the built ``.conda`` then installs with py-rattler
-into a fresh prefix where ``lenet_cpp._C`` imports from that prefix and trains. What it does not
-prove: that conda-forge's pytorch, compilers and sysroot resolve and link (that needs a channel).
+into a fresh prefix where ``lenet_cpp._C`` imports from that prefix and trains, and where
+``lenet-cpp pipeline`` runs the packaged workflow from an empty directory (``run_pipeline``).
+What it does not prove: that conda-forge's pytorch, compilers and sysroot resolve and link
+(that needs a channel).
 
 Usable from the test (``tests/test_conda_build.py``) or by hand:
 ``python tests/conda/smoke_build.py WORK_DIR`` (WORK_DIR must not exist; it is kept).
@@ -24,7 +31,11 @@ Usable from the test (``tests/test_conda_build.py``) or by hand:
 from __future__ import annotations
 
 import asyncio
+import bz2
+import hashlib
 import importlib.metadata
+import io
+import json
 import logging
 import os
 import platform
@@ -33,6 +44,8 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import tarfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -44,6 +57,8 @@ LOG = logging.getLogger("lenet_cpp.smoke_build")
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RECIPE = REPO_ROOT / "recipe" / "recipe.yaml"
+GLOBAL_PINNING = Path(__file__).resolve().parent / "global_pinning.yaml"
+TEST_CONFIG = "config/test.yaml"  # of the packaged workflow
 SUBDIR = "linux-64"
 STUB_BUILD = "smoke_stub"
 STUB_NOTE = "share/lenet-cpp-smoke-stubs"
@@ -54,12 +69,16 @@ EXCLUDED_SITE_ENTRIES = re.compile(r"^(__editable__|lenet_cpp)", re.IGNORECASE)
 BORROWED_DISTRIBUTIONS = {
     "pip": "pip",
     "setuptools": "setuptools",
+    "wheel": "wheel",
     "pybind11": "pybind11",
     "pytorch": "torch",
     "torchvision": "torchvision",
     "numpy": "numpy",
     "matplotlib-base": "matplotlib",
     "tqdm": "tqdm",
+    "snakemake-minimal": "snakemake",
+    "pyyaml": "PyYAML",
+    "jsonschema": "jsonschema",
 }
 
 
@@ -72,6 +91,7 @@ class Stub:
     build: str = STUB_BUILD
     files: dict[str, str] = field(default_factory=dict)  # relative path -> text
     symlinks: dict[str, str] = field(default_factory=dict)  # relative path -> target
+    run_exports: tuple[str, ...] = ()  # weak run_exports, as info/run_exports.json
 
 
 @dataclass(frozen=True)
@@ -99,6 +119,8 @@ class SmokeResult:
     prefix: Path
     build_log: list[str]  # rattler-build's log: build script, packaging, recipe tests
     check_output: str  # what the import + training check printed in the fresh prefix
+    sdist: Path
+    timings: dict[str, float]  # seconds per step
 
 
 def detect_toolchain() -> Toolchain:
@@ -127,14 +149,15 @@ def detect_toolchain() -> Toolchain:
 
 
 def variant_overrides(tools: Toolchain) -> dict[str, list[str]]:
-    """Variant keys for the one variant this machine can build: cpu, its Python, its gcc."""
+    """Variant keys for the one variant this machine can build: its Python, gcc, glibc, torch."""
     gcc_major = tools.gcc_version.split(".")[0]
+    torch_minor = ".".join(borrowed_version("torch").split(".")[:2])
     return {
         "python": [tools.python_short],
-        "cuda_compiler_version": ["None"],
         "c_compiler_version": [gcc_major],
         "cxx_compiler_version": [gcc_major],
         "c_stdlib_version": [tools.glibc_version],
+        "pytorch": [torch_minor],
     }
 
 
@@ -198,16 +221,41 @@ def all_stubs(tools: Toolchain, borrowed_site: Path) -> list[Stub]:
         Stub(f"sysroot_{SUBDIR}", tools.glibc_version, files=_note(f"sysroot_{SUBDIR}")),
     ]
     for conda_name, distribution in BORROWED_DISTRIBUTIONS.items():
-        build = "cpu_" + STUB_BUILD if conda_name == "pytorch" else STUB_BUILD
-        stubs.append(
-            Stub(conda_name, borrowed_version(distribution), build, files=_note(conda_name))
-        )
+        version = borrowed_version(distribution)
+        if conda_name == "pytorch":
+            stubs.append(pytorch_stub(version))
+        else:
+            stubs.append(Stub(conda_name, version, files=_note(conda_name)))
     return stubs
+
+
+def pytorch_stub(version: str) -> Stub:
+    """The cpu pytorch, with conda-forge pytorch's run_exports (same major.minor)."""
+    major, minor = (int(part) for part in version.split(".")[:2])
+    pin = f"pytorch >={version},<{major}.{minor + 1}.0a0"
+    return Stub("pytorch", version, "cpu_" + STUB_BUILD, files=_note("pytorch"), run_exports=(pin,))
+
+
+def add_run_exports(package: Path, run_exports: tuple[str, ...]) -> None:
+    """Write ``info/run_exports.json`` into a ``.tar.bz2`` package (assemble_package has no
+    parameter for it); the channel index and rattler-build read it from there."""
+    with tarfile.open(package, "r:bz2") as archive:
+        members = [(m, archive.extractfile(m) if m.isfile() else None) for m in archive]
+        contents = [(m, None if f is None else f.read()) for m, f in members]
+    data = json.dumps({"weak": list(run_exports)}).encode()
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for member, payload in contents:
+            archive.addfile(member, None if payload is None else io.BytesIO(payload))
+        info = tarfile.TarInfo("info/run_exports.json")
+        info.size = len(data)
+        archive.addfile(info, io.BytesIO(data))
+    package.write_bytes(bz2.compress(buffer.getvalue(), compresslevel=1))
 
 
 def write_stub(stub: Stub, staging: Path, subdir_dir: Path) -> Path:
     """Assemble one stub into a .conda file under the channel's subdir."""
-    from rattler_build import assemble_package
+    from rattler_build import ArchiveType, assemble_package
 
     root = staging / stub.name
     for relative, text in stub.files.items():
@@ -228,8 +276,11 @@ def write_stub(stub: Stub, staging: Path, subdir_dir: Path) -> Path:
         summary=f"smoke-build stub of {stub.name} (borrows this machine's toolchain)",
         compression_level=1,
         detect_prefix=False,
+        archive_type=ArchiveType.TarBz2 if stub.run_exports else ArchiveType.Conda,
     )
-    return output.path
+    if stub.run_exports:
+        add_run_exports(Path(output.path), stub.run_exports)
+    return Path(output.path)
 
 
 def make_stub_channel(tools: Toolchain, work: Path) -> Path:
@@ -247,15 +298,46 @@ def make_stub_channel(tools: Toolchain, work: Path) -> Path:
     return channel
 
 
-def render_smoke_variant(tools: Toolchain) -> RenderedVariant:
-    """Render recipe.yaml for the one variant this machine can build (cpu, its Python, its gcc)."""
+def build_sdist(output: Path) -> Path:
+    """The sdist of the working tree, built as ``make sdist`` does; returns its path."""
+    output.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "build", "--sdist", "--no-isolation", "--outdir", str(output)]
+    subprocess.run([*command, str(REPO_ROOT)], check=True, capture_output=True, text=True)
+    (sdist,) = output.glob("lenet_cpp-*.tar.gz")
+    return sdist
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def local_recipe(sdist: Path, target: Path) -> Path:
+    """recipe/ copied to ``target`` with its source (url, sha256) pointed at ``sdist``."""
+    shutil.copytree(RECIPE.parent, target)
+    recipe = target / RECIPE.name
+    text = recipe.read_text()
+    for key, value in (("url", sdist.resolve().as_uri()), ("sha256", sha256_of(sdist))):
+        text, count = re.subn(rf"^(  {key}: ).*$", rf"\g<1>{value}", text, flags=re.MULTILINE)
+        if count != 1:
+            raise RuntimeError(f"recipe.yaml should have one source {key}, found {count}")
+    recipe.write_text(text)
+    return recipe
+
+
+def render_smoke_variant(tools: Toolchain, recipe: Path = RECIPE) -> RenderedVariant:
+    """Render the recipe for the one variant this machine builds, without experimental
+    features, as conda-forge's build scripts do."""
     from rattler_build import PlatformConfig, RenderConfig, Stage0Recipe, VariantConfig
 
-    variants = VariantConfig.from_file(RECIPE.parent / "variants.yaml").merge(
-        VariantConfig(variant_overrides(tools))
+    variants = (
+        VariantConfig.from_file(recipe.parent / "variants.yaml")
+        .merge(VariantConfig.from_file(GLOBAL_PINNING))
+        .merge(VariantConfig(variant_overrides(tools)))
     )
-    render_config = RenderConfig(platform=PlatformConfig(target_platform=SUBDIR, experimental=True))
-    rendered = Stage0Recipe.from_file(RECIPE).render(variants, render_config)
+    render_config = RenderConfig(
+        platform=PlatformConfig(target_platform=SUBDIR, experimental=False)
+    )
+    rendered = Stage0Recipe.from_file(recipe).render(variants, render_config)
     if len(rendered) != 1:
         raise RuntimeError(f"expected one smoke variant, rendered {len(rendered)}")
     return rendered[0]
@@ -283,14 +365,16 @@ class LogCollector:
         self.lines.append(str(getattr(event, "message", event)))
 
 
-def build_package(tools: Toolchain, channel: Path, output: Path) -> tuple[Path, list[str]]:
+def build_package(
+    tools: Toolchain, recipe: Path, channel: Path, output: Path
+) -> tuple[Path, list[str]]:
     """Build, package and test (recipe tests) the cpu variant against the stub channel only.
 
     Returns the package and rattler-build's log (also written to ``output/smoke-build.log``).
     """
     from rattler_build import ToolConfiguration
 
-    variant = render_smoke_variant(tools)
+    variant = render_smoke_variant(tools, recipe)
     collector = LogCollector()
     log_file = output / "smoke-build.log"
     output.mkdir(parents=True, exist_ok=True)
@@ -359,22 +443,97 @@ def check_installed(prefix: Path, scratch: Path) -> str:
     return "".join(outputs)
 
 
-def run_smoke_build(work: Path) -> SmokeResult:
-    """Stub channel -> rattler-build (build + recipe tests) -> fresh prefix -> import and train.
+def user_env(bin_dir: Path, home: Path) -> dict[str, str]:
+    """A user's environment with only the installed package: its bin/ first on PATH, the
+    system's after it, no PYTHONPATH and nothing of the source tree."""
+    home.mkdir(parents=True, exist_ok=True)
+    return {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(home), "LANG": "C.UTF-8"}
+
+
+def _run(command: list[str], cwd: Path, env: dict[str, str]) -> str:
+    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    output = done.stdout + done.stderr
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"{' '.join(command)} failed (exit {done.returncode}) in {cwd}:\n{output}"
+        )
+    return output
+
+
+def run_pipeline(bin_dir: Path, workdir: Path) -> str:
+    """From an empty ``workdir``: synthetic MNIST, then ``lenet-cpp pipeline`` on the packaged
+    workflow's test configuration. Returns what the commands printed."""
+    workdir.mkdir(parents=True)
+    env = user_env(bin_dir, workdir.parent / f"{workdir.name}-home")
+    lenet = str(bin_dir / "lenet-cpp")
+    output = _run(
+        [lenet, "synthetic", "data/synthetic-source", "--n-train", "512", "--n-test", "128"],
+        workdir,
+        env,
+    )
+    workflow = _run([lenet, "pipeline", "--print-workflow-dir"], workdir, env).strip()
+    command = [lenet, "pipeline", "--cores", "2", "--configfile", f"{workflow}/{TEST_CONFIG}"]
+    return output + _run(command, workdir, env)
+
+
+def run_smoke_build(work: Path, *, pipeline: bool = True) -> SmokeResult:
+    """sdist -> stub channel -> rattler-build (build + recipe tests) -> fresh prefix -> import
+    and train there -> (``pipeline``) the packaged workflow from an empty directory.
 
     ``work`` must be an empty or missing directory; everything is written below it (set
     ``RATTLER_CACHE_DIR`` below it too, so the stubs never reach the user's package cache).
     """
     work.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+    start = time.monotonic()
+
+    def lap(step: str) -> None:
+        nonlocal start
+        timings[step] = round(time.monotonic() - start, 1)
+        start = time.monotonic()
+        LOG.info("%s: %.0f s", step, timings[step])
+
     tools = detect_toolchain()
     LOG.info("toolchain: %s", tools)
+    sdist = build_sdist(work / "dist")
+    recipe = local_recipe(sdist, work / "recipe")
+    lap("sdist")
     channel = make_stub_channel(tools, work)
-    package, build_log = build_package(tools, channel, work / "output")
+    lap("stub channel")
+    package, build_log = build_package(tools, recipe, channel, work / "output")
+    lap("rattler-build (build + recipe tests)")
     prefix = work / "fresh-prefix"
     install_into_fresh_prefix(package, channel, prefix, work / "install-cache")
+    lap("install into a fresh prefix")
     scratch = work / "scratch"
     scratch.mkdir()
-    return SmokeResult(package, prefix, build_log, check_installed(prefix, scratch))
+    check_output = check_installed(prefix, scratch)
+    lap("import and train in the prefix")
+    if pipeline:
+        check_output += run_pipeline(prefix / "bin", work / "pipeline-run")
+        lap("lenet-cpp pipeline (conda prefix)")
+    return SmokeResult(package, prefix, build_log, check_output, sdist, timings)
+
+
+def pip_install_sdist(sdist: Path, venv: Path, borrowed_site: Path) -> str:
+    """``pip install`` the sdist into a fresh venv whose dependencies come from ``borrowed_site``
+    (no index, no build isolation: offline); returns pip's output."""
+    tools = detect_toolchain()
+    subprocess.run([str(tools.base_python), "-m", "venv", "--without-pip", str(venv)], check=True)
+    site = venv / "lib" / f"python{tools.python_short}" / "site-packages"
+    (site / "zz_lenet_borrowed.pth").write_text(
+        f"import site; site.addsitedir({str(borrowed_site)!r})\n"
+    )
+    # the build needs a compiler and ninja (beside this interpreter); the pipeline run does not
+    path = [str(venv / "bin"), str(Path(sys.executable).parent), os.environ.get("PATH", "/bin")]
+    env = {
+        "PATH": ":".join(path),
+        "HOME": str(venv.parent / "pip-home"),
+        "MAX_JOBS": "2",
+    }
+    command = [str(venv / "bin" / "python"), "-m", "pip", "install", "--no-index"]
+    command += ["--no-build-isolation", "--no-cache-dir", str(sdist)]
+    return _run(command, venv.parent, env)
 
 
 def main(argv: list[str]) -> int:
