@@ -13,8 +13,7 @@ and the sysroot) but no payload of its own:
   environment through a ``.pth`` file (everything except the editable lenet-cpp install);
 - the compiler stubs point ``CC``/``CXX`` at this machine's gcc/g++ through activation scripts;
 - the ``pytorch`` stub (build ``cpu_...``) carries run_exports like conda-forge's pytorch
-  (``pytorch >=X.Y.Z,<X.(Y+1).0a0``), so the package's run pin comes from there, as on a feedstock,
-  and links libtorch's shared libraries into ``lib/`` where conda-forge's pytorch has them;
+  (``pytorch >=X.Y.Z,<X.(Y+1).0a0``), so the package's run pin comes from there, as on a feedstock;
 - every other stub is empty: the solver sees the real version, the files come from the venv.
 
 What it proves: the recipe renders, rattler-build runs the build script (pip compiles
@@ -224,27 +223,17 @@ def all_stubs(tools: Toolchain, borrowed_site: Path) -> list[Stub]:
     for conda_name, distribution in BORROWED_DISTRIBUTIONS.items():
         version = borrowed_version(distribution)
         if conda_name == "pytorch":
-            stubs.append(pytorch_stub(version, tools.site_packages / "torch" / "lib"))
+            stubs.append(pytorch_stub(version))
         else:
             stubs.append(Stub(conda_name, version, files=_note(conda_name)))
     return stubs
 
 
-def pytorch_stub(version: str, torch_lib: Path) -> Stub:
-    """The cpu pytorch as conda-forge ships it: libtorch's shared libraries in ``lib/`` (here
-    links to the venv's torch/lib, so rattler-build gives the extension an rpath to them, as on
-    conda-forge) and run_exports pinning the same major.minor."""
+def pytorch_stub(version: str) -> Stub:
+    """The cpu pytorch, with conda-forge pytorch's run_exports (same major.minor)."""
     major, minor = (int(part) for part in version.split(".")[:2])
     pin = f"pytorch >={version},<{major}.{minor + 1}.0a0"
-    libraries = {f"lib/{lib.name}": str(lib) for lib in sorted(torch_lib.glob("lib*.so*"))}
-    return Stub(
-        "pytorch",
-        version,
-        "cpu_" + STUB_BUILD,
-        files=_note("pytorch"),
-        symlinks=libraries,
-        run_exports=(pin,),
-    )
+    return Stub("pytorch", version, "cpu_" + STUB_BUILD, files=_note("pytorch"), run_exports=(pin,))
 
 
 def add_run_exports(package: Path, run_exports: tuple[str, ...]) -> None:
