@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-import lenet_cpp._C
+import lenet_cpp
 from lenet_cpp.synthetic import make_synthetic_mnist
 
 N_SAMPLES = 256

@@ -415,6 +415,7 @@ def install_into_fresh_prefix(package: Path, channel: Path, prefix: Path, cache:
 _CHECK_PREFIX = """
 import sys
 from pathlib import Path
+import torch  # lenet_cpp._C needs libtorch loaded (as lenet_cpp's lazy import does)
 import lenet_cpp, lenet_cpp._C
 prefix = Path(sys.prefix).resolve()
 for module in (lenet_cpp, lenet_cpp._C):
