@@ -137,31 +137,83 @@ def _block_env(root: Path, scratch: Path) -> dict[str, str]:
     return env
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize(
-    "block",
-    [
-        pytest.param(b, marks=[pytest.mark.skip(reason=b.skip_reason)] if b.skip_reason else [])
-        for b in RUNNABLE
-    ],
-    ids=[b.id for b in RUNNABLE],
-)
-def test_block_runs(block: Block, block_dir: Path, tmp_path: Path, checkout_before) -> None:
-    script = tmp_path / ("block.sh" if block.syntax == "bash" else "block.py")
+def run_block(block: Block, root: Path, scratch: Path) -> subprocess.CompletedProcess[str]:
+    """Run ``block`` in the checkout copy ``root`` (``scratch``: its script and caches)."""
+    script = scratch / ("block.sh" if block.syntax == "bash" else "block.py")
     script.write_text(block.code, encoding="utf-8")
     interpreter = ["bash", "-euo", "pipefail"] if block.syntax == "bash" else [sys.executable]
-    done = subprocess.run(
+    return subprocess.run(
         [*interpreter, str(script)],
-        cwd=block_dir,
-        env=_block_env(block_dir, tmp_path),
+        cwd=root,
+        env=_block_env(root, scratch),
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
         timeout=BLOCK_TIMEOUT_S,
         check=False,
     )
+
+
+def _files(root: Path) -> dict[str, tuple[int, int]]:
+    """Size and mtime of every file under ``root``, by path relative to it."""
+    return {
+        p.relative_to(root).as_posix(): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in root.rglob("*")
+        if p.is_file()
+    }
+
+
+def _not_ignored(paths: list[str]) -> list[str]:
+    """Those of ``paths`` (relative to the checkout) that its .gitignore does not ignore."""
+    if not paths or shutil.which("git") is None:
+        return []
+    done = subprocess.run(
+        ["git", "check-ignore", "--no-index", "--stdin"],
+        cwd=REPO_ROOT,
+        input="\n".join(paths) + "\n",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode in (0, 1), done.stderr  # 1: none ignored
+    return sorted(set(paths) - set(done.stdout.splitlines()))
+
+
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [("true\n", 0), ("false\ntrue\n", 1), ("false | true\n", 1), ("echo $UNSET_VAR\n", 1)],
+)
+def test_a_block_stops_at_its_first_failing_command(tmp_path: Path, code: str, status: int) -> None:
+    block = Block("README.md", 1, "bash", code, ())
+    assert run_block(block, tmp_path, tmp_path).returncode == status
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_the_written_files_check_sees_the_repository_root() -> None:
+    assert _not_ignored(["model.pt", "results/api/model.pt", "data/mnist/x"]) == ["model.pt"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "block",
+    [
+        pytest.param(
+            b, marks=[pytest.mark.skip(reason=f"{b.id}: {b.skip_reason}")] if b.skip_reason else []
+        )
+        for b in RUNNABLE
+    ],
+    ids=[b.id for b in RUNNABLE],
+)
+def test_block_runs(block: Block, block_dir: Path, tmp_path: Path, checkout_before) -> None:
+    """The block succeeds, writes only where git ignores and leaves the checkout alone."""
+    before = _files(block_dir)
+    done = run_block(block, block_dir, tmp_path)
     assert done.returncode == 0, (
         f"{block.id} exited {done.returncode}\n--- block ---\n{block.code}"
         f"--- stdout ---\n{done.stdout[-4000:]}\n--- stderr ---\n{done.stderr[-6000:]}"
     )
+    after = _files(block_dir)
+    written = [path for path, stat in after.items() if before.get(path) != stat]
+    written += sorted(before.keys() - after.keys())  # removed
+    assert _not_ignored(written) == [], f"{block.id} wrote files that git does not ignore"
     assert _checkout_state() == checkout_before, f"{block.id} wrote into the checkout"
