@@ -199,64 +199,67 @@ void Trainer::restore(const State& state) {
   first_step_ = state.first_step;
 }
 
-torch::Tensor logits(const LeNet5Impl& model, const torch::Tensor& images) {
-  TORCH_CHECK(images.dim() == 4 && images.size(1) == 1 && images.size(2) == 28 &&
-                  images.size(3) == 28 && images.scalar_type() == torch::kFloat32 &&
-                  images.device().is_cpu(),
-              "fused::logits expects CPU float32 images [N,1,28,28], got ", images.sizes());
+namespace {
+
+// Runs the forward pass of every shard of `images` (CPU float32 [N,1,28,28]) spread over the
+// intra-op threads, then visit(first image, count, workspace holding the shard's logits).
+template <typename Visit>
+void for_each_shard(const LeNet5Impl& model, const torch::Tensor& images, const Visit& visit) {
+  TORCH_CHECK_VALUE(images.dim() == 4 && images.size(1) == 1 && images.size(2) == 28 &&
+                        images.size(3) == 28 && images.scalar_type() == torch::kFloat32 &&
+                        images.device().is_cpu(),
+                    "the fused kernels take CPU float32 images [N,1,28,28], got ",
+                    images.sizes());
   const auto x = images.contiguous();
   const auto params = pack(model);
   const int64_t n = x.size(0);
-  auto out = torch::empty({n, 10}, torch::kFloat32);
   const int64_t shards = (n + kShard - 1) / kShard;
   const float* p = params.data_ptr<float>();
   const float* pixels = x.data_ptr<float>();
-  float* result = out.data_ptr<float>();
   at::parallel_for(0, shards, 1, [&](int64_t begin, int64_t end) {
     Workspace ws;
     for (int64_t shard = begin; shard < end; ++shard) {
       const int64_t first = shard * kShard;
       const int64_t count = std::min(kShard, n - first);
       forward(p, model.options(), pixels + first * 784, count, ws);
-      for (int64_t i = 0; i < count; ++i) {
-        for (int64_t j = 0; j < 10; ++j) result[(first + i) * 10 + j] = ws.logits[j * L + i];
-      }
+      visit(first, count, ws);
+    }
+  });
+}
+
+}  // namespace
+
+torch::Tensor logits(const LeNet5Impl& model, const torch::Tensor& images) {
+  auto out = torch::empty({images.size(0), 10}, torch::kFloat32);
+  float* result = out.data_ptr<float>();
+  for_each_shard(model, images, [&](int64_t first, int64_t count, const Workspace& ws) {
+    for (int64_t i = 0; i < count; ++i) {
+      for (int64_t j = 0; j < 10; ++j) result[(first + i) * 10 + j] = ws.logits[j * L + i];
     }
   });
   return out;
 }
 
 Scores score(const LeNet5Impl& model, const torch::Tensor& images, const torch::Tensor& labels) {
-  const auto x = images.contiguous();
   const bool with_loss = labels.defined();
   const auto y = with_loss ? labels.to(torch::kInt64).contiguous() : labels;
-  const auto params = pack(model);
-  const int64_t n = x.size(0);
-  const int64_t shards = (n + kShard - 1) / kShard;
-  std::vector<double> shard_loss(static_cast<size_t>(shards), 0.0);
-  auto predictions = torch::empty({n}, torch::kInt64);
-  const float* p = params.data_ptr<float>();
-  const float* pixels = x.data_ptr<float>();
   const int64_t* label = with_loss ? y.data_ptr<int64_t>() : nullptr;
+  const int64_t n = images.size(0);
+  std::vector<double> shard_loss(static_cast<size_t>((n + kShard - 1) / kShard), 0.0);
+  auto predictions = torch::empty({n}, torch::kInt64);
   int64_t* predicted = predictions.data_ptr<int64_t>();
-  at::parallel_for(0, shards, 1, [&](int64_t begin, int64_t end) {
-    Workspace ws;
-    for (int64_t shard = begin; shard < end; ++shard) {
-      const int64_t first = shard * kShard;
-      const int64_t count = std::min(kShard, n - first);
-      forward(p, model.options(), pixels + first * 784, count, ws);
-      if (with_loss) {
-        shard_loss[static_cast<size_t>(shard)] =
-            kernels::softmax_cross_entropy(ws.logits, label + first, count, 0.0F, ws.dlogits)
-                .loss_sum;
+  for_each_shard(model, images, [&](int64_t first, int64_t count, Workspace& ws) {
+    if (with_loss) {
+      shard_loss[static_cast<size_t>(first / kShard)] =
+          kernels::softmax_cross_entropy(ws.logits, label + first, count, 0.0F, ws.dlogits)
+              .loss_sum;
+    }
+    for (int64_t i = 0; i < count; ++i) {
+      int64_t best = 0;
+      for (int64_t j = 1; j < 10; ++j) {
+        if (ws.logits[j * L + i] > ws.logits[best * L + i]) best = j;
       }
-      for (int64_t i = 0; i < count; ++i) {
-        int64_t best = 0;
-        for (int64_t j = 1; j < 10; ++j) {
-          if (ws.logits[j * L + i] > ws.logits[best * L + i]) best = j;
-        }
-        predicted[first + i] = best;
-      }
+      predicted[first + i] = best;
     }
   });
   Scores scores;

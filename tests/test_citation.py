@@ -9,18 +9,14 @@ from __future__ import annotations
 
 import copy
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pyproject_data import read_pyproject
 
 jsonschema = pytest.importorskip("jsonschema", reason="jsonschema validates CITATION.cff")
 yaml = pytest.importorskip("yaml", reason="PyYAML reads CITATION.cff")
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    tomllib = pytest.importorskip("tomli", reason="tomli is needed on Python 3.10")
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = Path(__file__).resolve().parent / "cff" / "schema-1.2.0.json"
@@ -41,7 +37,7 @@ def _errors(document: dict[str, Any]) -> list[str]:
 
 
 def _project() -> dict[str, Any]:
-    return tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    return read_pyproject(REPO)["project"]
 
 
 def test_citation_is_valid_cff_1_2_0() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import _thread
-import itertools
 import os
 import threading
 import time
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from ticking import ticker_during
 
 import lenet_cpp
 from lenet_cpp.reference import LeNet5 as ReferenceLeNet5
@@ -160,28 +160,13 @@ def test_concurrent_runs_equal_sequential_runs(data):
 
 def test_python_thread_runs_while_training(data):
     """With the GIL released, a ticking Python thread keeps going during train()."""
-    stamps: list[float] = []
-    stop = threading.Event()
-
-    def tick() -> None:
-        while not stop.is_set():
-            stamps.append(time.perf_counter())
-            time.sleep(0.001)
-
-    ticker = threading.Thread(target=tick)
-    ticker.start()
-    time.sleep(0.05)
-    start = time.perf_counter()
-    quick_train(data, epochs=40, progress_every=1000)
-    end = time.perf_counter()
-    stop.set()
-    ticker.join()
-    during = [t for t in stamps if start <= t <= end]
-    gaps = [b - a for a, b in itertools.pairwise(during)]
-    assert end - start > 0.2, "training too short to observe the ticker"
-    assert len(during) >= 20
+    duration, ticks, longest_pause = ticker_during(
+        lambda: quick_train(data, epochs=40, progress_every=1000)
+    )
+    assert duration > 0.2, "training too short to observe the ticker"
+    assert ticks >= 20
     # Holding the GIL would stall the ticker for the whole call.
-    assert max(gaps) < 0.5 * (end - start)
+    assert longest_pause < 0.5 * duration
 
 
 def test_progress_callback_sees_every_interval(data):

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pyproject_data import read_pyproject
 
 rattler_build = pytest.importorskip(
     "rattler_build",
@@ -25,10 +26,6 @@ rattler_build = pytest.importorskip(
 )
 yaml = pytest.importorskip("yaml", reason="PyYAML is needed to read meta.yaml/environment.yml")
 jinja2 = pytest.importorskip("jinja2", reason="jinja2 is needed to render meta.yaml")
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    tomllib = pytest.importorskip("tomli", reason="tomli is needed on Python 3.10")
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE_DIR = REPO / "recipe"
@@ -47,7 +44,7 @@ CONDA_NAMES = {
 
 
 def _pyproject(root: Path = REPO) -> dict[str, Any]:
-    return tomllib.loads((root / "pyproject.toml").read_text())
+    return read_pyproject(root)
 
 
 def _pip_pins(requirements: list[str]) -> dict[str, str]:

@@ -8,13 +8,11 @@ points, a reused shuffle order. (Seeds that run one after another: tests/test_se
 from __future__ import annotations
 
 import itertools
-import threading
-import time
-from collections.abc import Callable
 
 import numpy as np
 import pytest
 import torch
+from ticking import ticker_during
 from torch.nn import functional as F
 
 import lenet_cpp
@@ -62,31 +60,6 @@ def batch_means(losses: torch.Tensor, order: torch.Tensor, batch_size: int) -> t
 
 
 # ---------------------------------------------------------------- GIL
-
-
-def ticker_during(call: Callable[[], object]) -> tuple[float, int, float]:
-    """Run ``call`` while a Python thread ticks every millisecond.
-
-    Returns (duration of the call, ticks seen during it, longest pause between two ticks).
-    """
-    stamps: list[float] = []
-    stop = threading.Event()
-
-    def tick() -> None:
-        while not stop.is_set():
-            stamps.append(time.perf_counter())
-            time.sleep(0.001)
-
-    ticker = threading.Thread(target=tick)
-    ticker.start()
-    time.sleep(0.05)
-    start = time.perf_counter()
-    call()
-    end = time.perf_counter()
-    stop.set()
-    ticker.join()
-    during = [start, *(t for t in stamps if start <= t <= end), end]
-    return end - start, len(during) - 2, max(b - a for a, b in itertools.pairwise(during))
 
 
 @pytest.fixture(scope="module")
@@ -196,6 +169,15 @@ def test_epoch_loss_is_the_mean_over_samples_with_a_partial_last_batch(data, ker
 # ---------------------------------------------------------------- shuffling
 
 
+def frozen_run(data, epochs: int, batch_size: int, seed: int, kernels: str):
+    """A run whose weights never change (LR_ZERO): its step losses show only the batches."""
+    images, labels = data
+    return lenet_cpp.train(
+        images, labels, epochs, LR_ZERO, batch_size=batch_size, seed=seed, threads=1,
+        kernels=kernels,
+    )  # fmt: skip
+
+
 @pytest.mark.parametrize("kernels", KERNELS)
 def test_every_epoch_draws_a_new_order(data, kernels):
     """With the model frozen (LR_ZERO), step losses depend only on which samples form each batch:
@@ -204,16 +186,7 @@ def test_every_epoch_draws_a_new_order(data, kernels):
     no shuffle at all."""
     images, labels = data
     n, batch_size, epochs, seed = images.shape[0], 20, 3, 4
-    result = lenet_cpp.train(
-        images,
-        labels,
-        epochs,
-        LR_ZERO,
-        batch_size=batch_size,
-        seed=seed,
-        threads=1,
-        kernels=kernels,
-    )
+    result = frozen_run(data, epochs, batch_size, seed, kernels)
     per_epoch = result.step_losses.view(epochs, -1)
     for first, second in itertools.combinations(range(epochs), 2):
         assert not torch.equal(per_epoch[first], per_epoch[second]), (first, second)
@@ -229,16 +202,7 @@ def test_epoch_orders_match_the_reference_generator(data, kernels):
     averaged over those batches, and epoch 1's order does not explain epoch 2's losses."""
     images, labels = data
     n, batch_size, epochs, seed = images.shape[0], 32, 3, 12
-    result = lenet_cpp.train(
-        images,
-        labels,
-        epochs,
-        LR_ZERO,
-        batch_size=batch_size,
-        seed=seed,
-        threads=1,
-        kernels=kernels,
-    )
+    result = frozen_run(data, epochs, batch_size, seed, kernels)
     losses, _ = per_sample_losses(reference_model("relu", "max", seed), images, labels)
     orders = shuffle_orders(n, epochs, seed)
     per_epoch = result.step_losses.double().split(-(-n // batch_size))
