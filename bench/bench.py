@@ -13,7 +13,7 @@ setting. Sections:
 * target: wall time until the test accuracy (evaluated every epoch) reaches --target.
 
 Prints a markdown table and writes <out>/latest.json and <out>/latest.csv.
-Run ``python bench/bench.py`` (about 15 min on 2 cores) or ``--quick`` (about a minute).
+Run ``python bench/bench.py`` (the full run) or ``--quick`` (a smoke run); see bench/README.md.
 """
 
 from __future__ import annotations
