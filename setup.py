@@ -76,7 +76,6 @@ setup(
             sources=SOURCES,
             # -std=c++20: the standard pinned (libtorch 2.14 requires C++20).
             # -ffp-contract=off: no FMA contraction anywhere, so results do not depend on the ISA.
-            # -fopenmp: at::parallel_for (inference over shards) is inline OpenMP code.
             # -fno-trapping-math lets the compiler vectorise the pooling loops' selects; it does
             # not change any result. -fno-math-errno: no errno side effects in the kernels.
             # -g0: no debug info (Python's default -g makes the module ten times larger).
@@ -85,13 +84,11 @@ setup(
                 "-O3",
                 "-g0",
                 "-ffp-contract=off",
-                "-fopenmp",
                 "-fno-trapping-math",
                 "-fno-math-errno",
                 f'-DLENET_CPP_VERSION="{VERSION}"',
                 *isa_flags(),
             ],
-            extra_link_args=["-fopenmp"],
         )
     ],
     cmdclass={"build_ext": BuildExtension, "build_py": BuildPyWithWorkflow},

@@ -201,8 +201,9 @@ void Trainer::restore(const State& state) {
 
 namespace {
 
-// Runs the forward pass of every shard of `images` (CPU float32 [N,1,28,28]) spread over the
-// intra-op threads, then visit(first image, count, workspace holding the shard's logits).
+// Runs the forward pass of every shard of `images` (CPU float32 [N,1,28,28]) on a ShardPool of
+// at::get_num_threads() workers, then visit(first image, count, workspace holding the shard's
+// logits). No OpenMP: the extension links no OpenMP runtime of its own.
 template <typename Visit>
 void for_each_shard(const LeNet5Impl& model, const torch::Tensor& images, const Visit& visit) {
   TORCH_CHECK_VALUE(images.dim() == 4 && images.size(1) == 1 && images.size(2) == 28 &&
@@ -216,14 +217,14 @@ void for_each_shard(const LeNet5Impl& model, const torch::Tensor& images, const 
   const int64_t shards = (n + kShard - 1) / kShard;
   const float* p = params.data_ptr<float>();
   const float* pixels = x.data_ptr<float>();
-  at::parallel_for(0, shards, 1, [&](int64_t begin, int64_t end) {
-    Workspace ws;
-    for (int64_t shard = begin; shard < end; ++shard) {
-      const int64_t first = shard * kShard;
-      const int64_t count = std::min(kShard, n - first);
-      forward(p, model.options(), pixels + first * 784, count, ws);
-      visit(first, count, ws);
-    }
+  ShardPool pool(std::min<int64_t>(at::get_num_threads(), shards));
+  std::vector<Workspace> workspaces(static_cast<size_t>(pool.workers()));
+  pool.run(shards, [&](int64_t shard, int64_t worker) {
+    auto& ws = workspaces[static_cast<size_t>(worker)];
+    const int64_t first = shard * kShard;
+    const int64_t count = std::min(kShard, n - first);
+    forward(p, model.options(), pixels + first * 784, count, ws);
+    visit(first, count, ws);
   });
 }
 

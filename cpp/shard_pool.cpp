@@ -1,14 +1,10 @@
 #include "shard_pool.h"
 
-#include <ATen/Parallel.h>
 #include <c10/util/Exception.h>
 
 #include <algorithm>
 #include <utility>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 namespace lenet::fused {
 namespace {
@@ -59,12 +55,6 @@ void ShardPool::run(int64_t shards, const Work& work) {
 }
 
 void ShardPool::serve(int64_t worker) {
-  // ATen ops inside a shard (tanh) stay on this thread: initialise ATen's per-thread setting
-  // first (it would overwrite ours), then make OpenMP regions started here single-threaded.
-  at::get_num_threads();
-#ifdef _OPENMP
-  omp_set_num_threads(1);
-#endif
   uint64_t seen = 0;
   for (;;) {
     uint64_t word = claim_.load(std::memory_order_acquire);

@@ -401,7 +401,7 @@ def _summary_row(record: MetricsRecord, rank: int) -> SummaryRow:
     return SummaryRow(
         rank=rank,
         setting=setting["name"],
-        status=res["status"],
+        status=res.get("status", "ok"),  # metrics.json files from before statuses: ok
         activation=setting["activation"],
         pooling=setting["pooling"],
         learning_rate=setting["learning_rate"],
@@ -425,7 +425,7 @@ def _summary_row(record: MetricsRecord, rank: int) -> SummaryRow:
 def _ranking_key(record: MetricsRecord) -> tuple[bool, float, float, str]:
     res = record["results"]
     return (
-        res["status"] != "ok",
+        res.get("status", "ok") != "ok",
         -res["test_accuracy"]["mean"],
         res["final_test_loss"]["mean"],
         record["setting"]["name"],

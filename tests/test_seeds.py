@@ -239,6 +239,7 @@ def test_run_setting_writes_consistent_files(data: TrainData, tmp_path: Path) ->
         "threads_per_run": 1,
         "concurrent_runs": 2,
         "device": "cpu",
+        "kernels": "fused",
     }
     assert record["data"] == {"train_size": 512, "test_size": 128, "dir": "x"}
     assert {"git", "environment", "started_at", "finished_at"} <= set(record["provenance"])
