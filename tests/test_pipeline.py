@@ -19,6 +19,7 @@ from pathlib import Path
 import matplotlib.image
 import pytest
 import yaml
+from portability import LIBRARY_SWITCHES
 from workflow_utils import (
     assert_same_results,
     expected_outputs,
@@ -250,6 +251,15 @@ def test_touching_a_cpp_source_rebuilds_and_retrains(finished: Path) -> None:
         "all": 1,
     }
     assert _nothing_to_do(finished)
+
+
+def test_library_switches_change_no_result(
+    tmp_path: Path, synthetic_source: Path, finished: Path
+) -> None:
+    """MKL's, ATen's and glibc's CPU code-path switches leave metrics, CSVs and figure bytes."""
+    workdir = make_workflow_dir(tmp_path / "wf", synthetic=synthetic_source)
+    run_snakemake(workdir, env=LIBRARY_SWITCHES)
+    assert_same_results(workdir, finished)
 
 
 def test_two_runs_from_scratch_are_identical(finished: Path, finished_again: Path) -> None:

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from portability import LIBRARY_SWITCHES
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -50,13 +51,6 @@ for activation, pooling in (("relu", "max"), ("tanh", "avg")):
     }
 print(json.dumps(out))
 """
-
-LIBRARY_SWITCHES = {
-    "MKL_CBWR": "COMPATIBLE",
-    "MKL_ENABLE_INSTRUCTIONS": "SSE4_2",
-    "ATEN_CPU_CAPABILITY": "default",
-    "GLIBC_TUNABLES": "glibc.cpu.hwcaps=-AVX2,-FMA,-AVX512F,-AVX2_Usable,-FMA_Usable",
-}
 
 
 def probe(package_root: Path, env: dict[str, str] | None = None) -> dict[str, object]:
