@@ -134,6 +134,19 @@ def test_invalid_config_is_rejected_naming_the_key(
     assert not (fresh / _results_dir(fresh)).exists()
 
 
+def test_nested_config_keys_come_from_a_second_file(fresh: Path) -> None:
+    """As the README says: nested keys via a layered --configfile; --config passes them on as
+    strings, which the schema refuses naming the value."""
+    extra = fresh / "my.yaml"
+    extra.write_text("grid:\n  activation: [tanh]\n", encoding="utf-8")
+    done = run_snakemake(fresh, "--dry-run", "--configfile", "config.yaml", str(extra))
+    planned = done.stdout + done.stderr
+    assert "tanh_" in planned and "relu_" not in planned
+    refused = run_snakemake(fresh, "--dry-run", "--config", "data={verify: false}", check=False)
+    assert refused.returncode != 0
+    assert "'false' is not of type 'boolean'" in refused.stdout + refused.stderr
+
+
 # ---------------------------------------------------------------- a full run
 
 
