@@ -158,12 +158,19 @@ void load_images(const float* images, int64_t count, float* x) {
 // AVX register, half an AVX-512 one). They work on groups of 16 lanes (kPerGroup Vecs), so a
 // block of accumulators fits the 16 registers of AVX2 (wider types spill and run 10x slower
 // there). Lanes never mix: every lane's sum runs in the same order whatever the grouping.
-using Vec = float __attribute__((vector_size(32), aligned(4)));
+using Vec = float __attribute__((vector_size(32)));
 constexpr int64_t kGroup = 16;
 constexpr int64_t kPerGroup = kGroup / 8;
 static_assert(L % kGroup == 0, "lanes must fill whole groups");
 
-inline const Vec* lanes_at(const float* p) { return reinterpret_cast<const Vec*>(p); }
+// The h-th Vec at p, and back: memcpy makes no alignment assumption (rows such as the
+// transposed inputs' are not 32-byte aligned) and compiles to one unaligned vector move.
+inline Vec load(const float* p, int64_t h) {
+  Vec v;
+  __builtin_memcpy(&v, p + 8 * h, sizeof v);
+  return v;
+}
+inline void store(float* p, int64_t h, Vec v) { __builtin_memcpy(p + 8 * h, &v, sizeof v); }
 
 namespace {
 
@@ -180,15 +187,15 @@ __attribute__((always_inline)) inline void lane_gemm_rows(int64_t i, int64_t k, 
   for (; col + kGroup <= n; col += kGroup) {
     Vec acc[kRows][kPerGroup] = {};
     for (int64_t j = 0; j < k; ++j) {
-      const Vec* v = lanes_at(b + j * ldb + col);
+      const float* v = (b + j * ldb + col);
       for (int64_t r = 0; r < kRows; ++r) {
         const float w = a[(i + r) * a_row + j * a_col];
-        for (int64_t h = 0; h < kPerGroup; ++h) acc[r][h] += w * v[h];
+        for (int64_t h = 0; h < kPerGroup; ++h) acc[r][h] += w * load(v, h);
       }
     }
     for (int64_t r = 0; r < kRows; ++r) {
-      Vec* out = reinterpret_cast<Vec*>(c + (i + r) * ldc + col);
-      for (int64_t h = 0; h < kPerGroup; ++h) out[h] = acc[r][h];
+      float* out = (c + (i + r) * ldc + col);
+      for (int64_t h = 0; h < kPerGroup; ++h) store(out, h, acc[r][h]);
     }
   }
   for (; col < n; ++col) {
@@ -221,10 +228,10 @@ __attribute__((always_inline)) inline void lane_dot_block(int64_t i, int64_t j, 
   Vec acc[kRows][kCols][kVecs] = {};
   for (int64_t q = 0; q < length; q += L) {
     for (int64_t r = 0; r < kRows; ++r) {
-      const Vec* g = lanes_at(d + (i + r) * ldd + q);
+      const float* g = (d + (i + r) * ldd + q);
       for (int64_t s = 0; s < kCols; ++s) {
-        const Vec* v = lanes_at(x + (j + s) * ldx + q);
-        for (int64_t h = 0; h < kVecs; ++h) acc[r][s][h] += g[h] * v[h];
+        const float* v = (x + (j + s) * ldx + q);
+        for (int64_t h = 0; h < kVecs; ++h) acc[r][s][h] += load(g, h) * load(v, h);
       }
     }
   }
@@ -283,16 +290,16 @@ LENET_VECTORIZE void conv1_forward(const float* __restrict__ x, const float* __r
         }
         for (int64_t ky = 0; ky < 5; ++ky) {
           for (int64_t kx = 0; kx < 5; ++kx) {
-            const Vec* v = lanes_at(x + ((y + ky) * kPadded + col + kx) * L + group);
+            const float* v = (x + ((y + ky) * kPadded + col + kx) * L + group);
             for (int64_t c = 0; c < 6; ++c) {
               const float w = weights[c * 26 + ky * 5 + kx];
-              for (int64_t h = 0; h < kPerGroup; ++h) acc[c][h] += w * v[h];
+              for (int64_t h = 0; h < kPerGroup; ++h) acc[c][h] += w * load(v, h);
             }
           }
         }
         for (int64_t c = 0; c < 6; ++c) {
-          Vec* out = reinterpret_cast<Vec*>(a1 + (c * 784 + position) * L + group);
-          for (int64_t h = 0; h < kPerGroup; ++h) out[h] = acc[c][h];
+          float* out = (a1 + (c * 784 + position) * L + group);
+          for (int64_t h = 0; h < kPerGroup; ++h) store(out, h, acc[c][h]);
         }
       }
     }
@@ -315,10 +322,10 @@ LENET_VECTORIZE void conv1_weight_grad(const float* __restrict__ x, const float*
         Vec acc[5][kPerGroup] = {};
         for (int64_t y = 0; y < kImage; ++y) {
           for (int64_t col = 0; col < kImage; ++col) {
-            const Vec* d = lanes_at(da1 + (c * 784 + blocked(y, col, kImage)) * L + group);
+            const float* d = (da1 + (c * 784 + blocked(y, col, kImage)) * L + group);
             for (int64_t kx = 0; kx < 5; ++kx) {
-              const Vec* v = lanes_at(x + ((y + ky) * kPadded + col + kx) * L + group);
-              for (int64_t h = 0; h < kPerGroup; ++h) acc[kx][h] += d[h] * v[h];
+              const float* v = (x + ((y + ky) * kPadded + col + kx) * L + group);
+              for (int64_t h = 0; h < kPerGroup; ++h) acc[kx][h] += load(d, h) * load(v, h);
             }
           }
         }
