@@ -454,6 +454,7 @@ TrainResult train(const Dataset& train_set, const std::optional<Dataset>& test_s
       auto evaluation = evaluate(model, *test_on_device, 1000, options.kernels);
       result.test_loss.push_back(evaluation.loss);
       result.test_accuracy.push_back(evaluation.accuracy);
+      result.test_predictions = evaluation.predictions;
     }
     if (!options.checkpoint.empty()) {
       Checkpoint checkpoint;
@@ -472,7 +473,7 @@ TrainResult train(const Dataset& train_set, const std::optional<Dataset>& test_s
     }
   }
   stepper->sync_model();
-  if (test_on_device) {
+  if (test_on_device && !result.test_predictions.defined()) {  // no epoch ran in this call
     result.test_predictions = predict(model, test_on_device->images, 1000, options.kernels);
   }
 
