@@ -38,6 +38,7 @@ from typing import Any
 import torch
 
 import lenet_cpp
+from lenet_cpp import provenance
 from lenet_cpp.mnist import load_mnist
 from lenet_cpp.reference import Hyper, LoopResult, train_loop
 from lenet_cpp.synthetic import write_synthetic_mnist
@@ -306,7 +307,7 @@ def bench_grid(data: Data, args: argparse.Namespace, python_threads: int) -> dic
             torch.set_num_threads(args.threads)
             walls[name].append(wall)
             LOG.info("grid %-18s %6.1f s  %8.0f img/s", name, wall, images / wall)
-    rows = {
+    rows: dict[str, dict[str, Any]] = {
         name: {
             "wall_s": statistics.median(w),
             "images_per_second": images / statistics.median(w),
@@ -435,18 +436,6 @@ def bench_target(data: Data, args: argparse.Namespace, python_threads: int) -> d
 
 
 def machine(args: argparse.Namespace, data: Data, malloc_tuned: bool) -> dict[str, Any]:
-    cpu = (
-        next(
-            (
-                line.split(":", 1)[1].strip()
-                for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")
-            ),
-            platform.processor(),
-        )
-        if Path("/proc/cpuinfo").exists()
-        else platform.processor()
-    )
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"],
@@ -458,7 +447,8 @@ def machine(args: argparse.Namespace, data: Data, malloc_tuned: bool) -> dict[st
     except (OSError, subprocess.CalledProcessError):
         commit = "unknown"
     return {
-        "cpu": cpu,
+        "cpu": provenance.cpu_model(),
+        "avx512": provenance.has_avx512(),
         "cores": os.cpu_count(),
         "load_average_start": os.getloadavg(),
         "python": platform.python_version(),
