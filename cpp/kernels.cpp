@@ -174,28 +174,50 @@ inline void store(float* p, int64_t h, Vec v) { __builtin_memcpy(p + 8 * h, &v, 
 
 namespace {
 
-// Rows [i, i + kRows) of lane_gemm, 16 columns at a time: the accumulators stay in registers.
-// Columns past the last multiple of 16 are summed one by one, in the same order.
-template <int64_t kRows>
+// The matrix products are templates over the vector type, so each instruction set gets its
+// own width: 4 lanes without AVX (SSE, NEON), 8 with AVX2, 16 on AVX-512 (the accumulators of
+// a block fill about half the vector registers). Every output is still one sum in the order
+// fixed below, so the width changes the speed, never a bit of the result.
+using Vec4 = float __attribute__((vector_size(16)));
+using Vec16 = float __attribute__((vector_size(64)));
+
+template <class V>
+constexpr int64_t kWidth = static_cast<int64_t>(sizeof(V) / sizeof(float));
+
+template <class V>
+__attribute__((always_inline)) inline V load_v(const float* p) {
+  V v;
+  __builtin_memcpy(&v, p, sizeof v);
+  return v;
+}
+template <class V>
+__attribute__((always_inline)) inline void store_v(float* p, V v) {
+  __builtin_memcpy(p, &v, sizeof v);
+}
+
+// Rows [i, i + kRows) of lane_gemm, kGroup columns at a time: the accumulators stay in
+// registers. Columns past the last multiple of kGroup are summed one by one, in the same order.
+template <class V, int64_t kRows, int64_t kGroup>
 __attribute__((always_inline)) inline void lane_gemm_rows(int64_t i, int64_t k, int64_t n,
                                                           const float* __restrict__ a,
                                                           int64_t a_row, int64_t a_col,
                                                           const float* __restrict__ b,
                                                           int64_t ldb, float* __restrict__ c,
                                                           int64_t ldc) {
+  constexpr int64_t kVecs = kGroup / kWidth<V>;
   int64_t col = 0;
   for (; col + kGroup <= n; col += kGroup) {
-    Vec acc[kRows][kPerGroup] = {};
+    V acc[kRows][kVecs] = {};
     for (int64_t j = 0; j < k; ++j) {
       const float* v = (b + j * ldb + col);
       for (int64_t r = 0; r < kRows; ++r) {
         const float w = a[(i + r) * a_row + j * a_col];
-        for (int64_t h = 0; h < kPerGroup; ++h) acc[r][h] += w * load(v, h);
+        for (int64_t h = 0; h < kVecs; ++h) acc[r][h] += w * load_v<V>(v + h * kWidth<V>);
       }
     }
     for (int64_t r = 0; r < kRows; ++r) {
       float* out = (c + (i + r) * ldc + col);
-      for (int64_t h = 0; h < kPerGroup; ++h) store(out, h, acc[r][h]);
+      for (int64_t h = 0; h < kVecs; ++h) store_v(out + h * kWidth<V>, acc[r][h]);
     }
   }
   for (; col < n; ++col) {
@@ -203,6 +225,26 @@ __attribute__((always_inline)) inline void lane_gemm_rows(int64_t i, int64_t k, 
       float sum = 0.0F;
       for (int64_t j = 0; j < k; ++j) sum += a[(i + r) * a_row + j * a_col] * b[j * ldb + col];
       c[(i + r) * ldc + col] = sum;
+    }
+  }
+}
+
+template <class V>
+__attribute__((always_inline)) inline void lane_gemm_with(int64_t m, int64_t k, int64_t n,
+                                                          const float* a, int64_t a_row,
+                                                          int64_t a_col, const float* b,
+                                                          int64_t ldb, float* c, int64_t ldc) {
+  // One strip of kGroup columns at a time, all rows of it: the strip of b (k x kGroup floats)
+  // stays in the L1 cache while every block of rows uses it. 4 x 2 accumulators a block.
+  constexpr int64_t kRows = 4, kGroup = 2 * kWidth<V>;
+  for (int64_t col = 0; col < n; col += kGroup) {
+    const int64_t width = std::min(kGroup, n - col);
+    int64_t i = 0;
+    for (; i + kRows <= m; i += kRows) {
+      lane_gemm_rows<V, kRows, kGroup>(i, k, width, a, a_row, a_col, b + col, ldb, c + col, ldc);
+    }
+    for (; i < m; ++i) {
+      lane_gemm_rows<V, 1, kGroup>(i, k, width, a, a_row, a_col, b + col, ldb, c + col, ldc);
     }
   }
 }
@@ -215,67 +257,126 @@ __attribute__((always_inline)) inline float tree_sum(float (&t)[L]) {
   return t[0];
 }
 
-// Rows [i, i + kRows) of lane_dot against rows [j, j + kCols) of x: kLanes partial sums per
-// output (the whole shard's lanes in one pass), then the tree.
-template <int64_t kRows, int64_t kCols>
+// Rows [i, i + kRows) of lane_dot against rows [j, j + kCols) of x. Each output has kLanes
+// partial sums (partial l adds the terms q = l mod kLanes in ascending q). They are worked
+// through one vector of lanes at a time over a chunk of q that stays in the L1 cache, so a
+// block needs one accumulator per output; between chunks the partials wait in memory (a float
+// store and load are exact, so no sum changes order). Then the tree.
+constexpr int64_t kDotChunk = 16 * L;
+
+template <class V, int64_t kRows, int64_t kCols>
 __attribute__((always_inline)) inline void lane_dot_block(int64_t i, int64_t j, int64_t length,
                                                           const float* __restrict__ d,
                                                           int64_t ldd,
                                                           const float* __restrict__ x,
                                                           int64_t ldx, float* __restrict__ c,
                                                           int64_t ldc) {
-  constexpr int64_t kVecs = L / 8;
-  Vec acc[kRows][kCols][kVecs] = {};
-  for (int64_t q = 0; q < length; q += L) {
-    for (int64_t r = 0; r < kRows; ++r) {
-      const float* g = (d + (i + r) * ldd + q);
-      for (int64_t s = 0; s < kCols; ++s) {
-        const float* v = (x + (j + s) * ldx + q);
-        for (int64_t h = 0; h < kVecs; ++h) acc[r][s][h] += load(g, h) * load(v, h);
+  float partials[kRows][kCols][L] = {};
+  for (int64_t q0 = 0; q0 < length; q0 += kDotChunk) {
+    const int64_t q1 = std::min(length, q0 + kDotChunk);
+    for (int64_t lane = 0; lane < L; lane += kWidth<V>) {
+      V acc[kRows][kCols];
+      for (int64_t r = 0; r < kRows; ++r) {
+        for (int64_t s = 0; s < kCols; ++s) acc[r][s] = load_v<V>(partials[r][s] + lane);
+      }
+      for (int64_t q = q0 + lane; q < q1; q += L) {
+        V xv[kCols];
+        for (int64_t s = 0; s < kCols; ++s) xv[s] = load_v<V>(x + (j + s) * ldx + q);
+        for (int64_t r = 0; r < kRows; ++r) {
+          const V g = load_v<V>(d + (i + r) * ldd + q);
+          for (int64_t s = 0; s < kCols; ++s) acc[r][s] += g * xv[s];
+        }
+      }
+      for (int64_t r = 0; r < kRows; ++r) {
+        for (int64_t s = 0; s < kCols; ++s) store_v(partials[r][s] + lane, acc[r][s]);
       }
     }
   }
   for (int64_t r = 0; r < kRows; ++r) {
-    for (int64_t s = 0; s < kCols; ++s) {
-      float partials[L];
-      for (int64_t h = 0; h < kVecs; ++h) {
-        for (int64_t e = 0; e < 8; ++e) partials[h * 8 + e] = acc[r][s][h][e];
-      }
-      c[(i + r) * ldc + j + s] = tree_sum(partials);
-    }
+    for (int64_t s = 0; s < kCols; ++s) c[(i + r) * ldc + j + s] = tree_sum(partials[r][s]);
   }
 }
 
-constexpr int64_t kBlockRows = 4;
+template <class V>
+__attribute__((always_inline)) inline void lane_dot_with(int64_t m, int64_t n, int64_t length,
+                                                         const float* d, int64_t ldd,
+                                                         const float* x, int64_t ldx, float* c,
+                                                         int64_t ldc) {
+  // Blocks of kRows rows of d against 4 rows of x (8 or 16 accumulators: what the registers
+  // hold). x is the long operand (conv2's im2col: 151 rows), so its rows are the outer loop
+  // and each block of them is read from memory once, while the few rows of d stay in cache.
+  constexpr int64_t kRows = kWidth<V> == 16 ? 4 : 2, kCols = 4;
+  int64_t j = 0;
+  for (; j + kCols <= n; j += kCols) {
+    int64_t i = 0;
+    for (; i + kRows <= m; i += kRows) {
+      lane_dot_block<V, kRows, kCols>(i, j, length, d, ldd, x, ldx, c, ldc);
+    }
+    for (; i < m; ++i) lane_dot_block<V, 1, kCols>(i, j, length, d, ldd, x, ldx, c, ldc);
+  }
+  for (; j < n; ++j) {
+    for (int64_t i = 0; i < m; ++i) lane_dot_block<V, 1, 1>(i, j, length, d, ldd, x, ldx, c, ldc);
+  }
+}
+
+// One compiled version of both products per instruction set, picked once at load time: the
+// same choice target_clones makes for the other kernels, by hand because the versions differ
+// in their vector type. A build pinned to one instruction set (LENET_CPP_ISA) has one version.
+#if defined(LENET_CPP_DISPATCH)
+struct Products {
+  void (*gemm)(int64_t, int64_t, int64_t, const float*, int64_t, int64_t, const float*, int64_t,
+               float*, int64_t);
+  void (*dot)(int64_t, int64_t, int64_t, const float*, int64_t, const float*, int64_t, float*,
+              int64_t);
+};
+
+#define LENET_PRODUCTS(NAME, TARGET, V)                                                       \
+  TARGET void NAME##_gemm(int64_t m, int64_t k, int64_t n, const float* a, int64_t a_row,     \
+                          int64_t a_col, const float* b, int64_t ldb, float* c, int64_t ldc) { \
+    lane_gemm_with<V>(m, k, n, a, a_row, a_col, b, ldb, c, ldc);                              \
+  }                                                                                           \
+  TARGET void NAME##_dot(int64_t m, int64_t n, int64_t length, const float* d, int64_t ldd,   \
+                         const float* x, int64_t ldx, float* c, int64_t ldc) {                \
+    lane_dot_with<V>(m, n, length, d, ldd, x, ldx, c, ldc);                                   \
+  }
+LENET_PRODUCTS(avx512, __attribute__((target("avx512f"))), Vec16)
+LENET_PRODUCTS(avx2, __attribute__((target("avx2"))), Vec)
+LENET_PRODUCTS(generic, , Vec4)
+#undef LENET_PRODUCTS
+
+Products pick_products() {
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f")) return {avx512_gemm, avx512_dot};
+  if (__builtin_cpu_supports("avx2")) return {avx2_gemm, avx2_dot};
+  return {generic_gemm, generic_dot};
+}
+const Products kProducts = pick_products();
+#elif defined(__AVX512F__)
+using ProductVec = Vec16;
+#elif defined(__AVX__)
+using ProductVec = Vec;
+#else
+using ProductVec = Vec4;
+#endif
 
 }  // namespace
 
-LENET_VECTORIZE void lane_gemm(int64_t m, int64_t k, int64_t n, const float* a, int64_t a_row,
-                               int64_t a_col, const float* b, int64_t ldb, float* c, int64_t ldc) {
-  // One strip of kGroup columns at a time, all rows of it: the strip of b (k x 16 floats)
-  // stays in the L1 cache while every block of rows uses it.
-  for (int64_t col = 0; col < n; col += kGroup) {
-    const int64_t width = std::min(kGroup, n - col);
-    int64_t i = 0;
-    for (; i + kBlockRows <= m; i += kBlockRows) {
-      lane_gemm_rows<kBlockRows>(i, k, width, a, a_row, a_col, b + col, ldb, c + col, ldc);
-    }
-    for (; i < m; ++i) lane_gemm_rows<1>(i, k, width, a, a_row, a_col, b + col, ldb, c + col, ldc);
-  }
+void lane_gemm(int64_t m, int64_t k, int64_t n, const float* a, int64_t a_row, int64_t a_col,
+               const float* b, int64_t ldb, float* c, int64_t ldc) {
+#if defined(LENET_CPP_DISPATCH)
+  kProducts.gemm(m, k, n, a, a_row, a_col, b, ldb, c, ldc);
+#else
+  lane_gemm_with<ProductVec>(m, k, n, a, a_row, a_col, b, ldb, c, ldc);
+#endif
 }
 
-LENET_VECTORIZE void lane_dot(int64_t m, int64_t n, int64_t length, const float* d, int64_t ldd,
-                              const float* x, int64_t ldx, float* c, int64_t ldc) {
-  // Pairs of rows of d against pairs of rows of x: 16 vector accumulators.
-  int64_t i = 0;
-  for (; i + 2 <= m; i += 2) {
-    int64_t j = 0;
-    for (; j + 2 <= n; j += 2) lane_dot_block<2, 2>(i, j, length, d, ldd, x, ldx, c, ldc);
-    for (; j < n; ++j) lane_dot_block<2, 1>(i, j, length, d, ldd, x, ldx, c, ldc);
-  }
-  for (; i < m; ++i) {
-    for (int64_t j = 0; j < n; ++j) lane_dot_block<1, 1>(i, j, length, d, ldd, x, ldx, c, ldc);
-  }
+void lane_dot(int64_t m, int64_t n, int64_t length, const float* d, int64_t ldd, const float* x,
+              int64_t ldx, float* c, int64_t ldc) {
+#if defined(LENET_CPP_DISPATCH)
+  kProducts.dot(m, n, length, d, ldd, x, ldx, c, ldc);
+#else
+  lane_dot_with<ProductVec>(m, n, length, d, ldd, x, ldx, c, ldc);
+#endif
 }
 
 LENET_VECTORIZE void conv1_forward(const float* __restrict__ x, const float* __restrict__ weights,
