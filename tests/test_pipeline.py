@@ -102,7 +102,7 @@ def test_dry_run_lists_one_train_job_per_setting(fresh: Path) -> None:
     n_settings = len(setting_names(load_config(fresh)))
     done = run_snakemake(fresh, "--dry-run", "--quiet", "rules")
     assert job_counts(done.stdout) == {
-        "download_mnist": 1,
+        "download_data": 1,
         "train": n_settings,
         "plot_setting": n_settings,
         "summarize_grid": 1,
@@ -403,7 +403,7 @@ def test_a_corrupted_data_file_fails_the_train_job_naming_the_checksums(
     expected = manifest["md5"][MNIST_FILES[0]]
     assert f"{images.relative_to(finished_copy)} has MD5 " in log
     assert f"expected MD5 {expected}" in log
-    assert "--forcerun download_mnist" in log
+    assert "--forcerun download_data" in log
     assert not (finished_copy / results_layout(config).metrics(name)).exists()
 
 
@@ -413,7 +413,7 @@ def test_forceall_keeps_the_verified_data(finished_copy: Path) -> None:
     before = {name: (data / name).stat().st_mtime_ns for name in MNIST_FILES}
     manifest = (data / DATA_MANIFEST).stat().st_mtime_ns
     shutil.rmtree(finished_copy / config["data"]["source"])  # nowhere to fetch it again from
-    run_snakemake(finished_copy, "--forceall", "download_mnist")
+    run_snakemake(finished_copy, "--forceall", "download_data")
     assert {name: (data / name).stat().st_mtime_ns for name in MNIST_FILES} == before
     assert (data / DATA_MANIFEST).stat().st_mtime_ns > manifest
 
