@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from fake_sources import FakeWeb, Response, gz_files
 
 from lenet_cpp import acquire
 from lenet_cpp.acquire import (
@@ -58,63 +59,9 @@ def _listing(d: Path) -> list[str]:
     return sorted(os.listdir(d)) if d.exists() else []
 
 
-def _gz_files(src: Path, dst: Path) -> dict[str, str]:
-    """Write the .gz version of each file of ``src`` into ``dst``; return their MD5 table."""
-    dst.mkdir(parents=True)
-    table = {}
-    for name in MNIST_FILES:
-        data = gzip.compress((src / name).read_bytes(), mtime=0)
-        (dst / f"{name}.gz").write_bytes(data)
-        table[f"{name}.gz"] = _md5(data)
-    return table
-
-
-class _Response(io.BytesIO):
-    """What ``urllib.request.urlopen`` returns, as far as torchvision's download reads it."""
-
-    def __init__(self, url: str, data: bytes) -> None:
-        super().__init__(data)
-        self.url, self.length = url, len(data)
-
-
-class FakeWeb:
-    """``urllib.request.urlopen`` (torchvision's ``download_url`` calls it) serving files.
-
-    ``serve(url_dir, dir)`` publishes a directory; any other URL fails like a host that
-    does not resolve. ``opened`` lists every URL requested, ``timeouts`` the socket timeout
-    in force at each request.
-    """
-
-    def __init__(self) -> None:
-        self.sites: dict[str, Path] = {}
-        self.opened: list[str] = []
-        self.timeouts: list[float | None] = []
-
-    def serve(self, url_dir: str, directory: Path) -> str:
-        self.sites[url_dir] = directory
-        return url_dir
-
-    def __call__(self, request: urllib.request.Request | str, timeout: object = None) -> _Response:
-        url = request.full_url if isinstance(request, urllib.request.Request) else request
-        self.opened.append(url)
-        self.timeouts.append(socket.getdefaulttimeout())
-        base, _, name = url.rpartition("/")
-        site = self.sites.get(base + "/")
-        if site is None or not (site / name).is_file():
-            raise urllib.error.URLError(f"cannot reach {url}")
-        return _Response(url, (site / name).read_bytes())
-
-
-@pytest.fixture
-def web(monkeypatch: pytest.MonkeyPatch) -> FakeWeb:
-    fake = FakeWeb()
-    monkeypatch.setattr(urllib.request, "urlopen", fake)
-    return fake
-
-
 def _gz_mirror(web: FakeWeb, src: Path, dst: Path) -> tuple[str, dict[str, str]]:
     """Publish the .gz files of ``src`` as a fake mirror; return its URL and .gz MD5 table."""
-    table = _gz_files(src, dst)
+    table = gz_files(src, dst)
     return web.serve(f"http://{dst.name}.test/", dst), table
 
 
@@ -200,7 +147,7 @@ def test_present_gz_files_are_unpacked(
     synthetic_mnist_dir: Path, synthetic_md5: dict[str, str], tmp_path: Path
 ) -> None:
     data = tmp_path / "data"
-    _gz_files(synthetic_mnist_dir, data)  # user dropped the .gz files into the data dir
+    gz_files(synthetic_mnist_dir, data)  # user dropped the .gz files into the data dir
     report = ensure_dataset(data, mirrors=[], fallback=None, md5=synthetic_md5)
     assert report.source == "present"
     _assert_same_files(data, synthetic_mnist_dir)
@@ -387,7 +334,7 @@ def test_mirror_raw_checksum_mismatch_not_left(
     assert not [n for n in _listing(data) if n.startswith(".")]
 
 
-class _DyingResponse(_Response):
+class _DyingResponse(Response):
     """A response that sends part of its body, then loses the connection."""
 
     def __init__(self, url: str, data: bytes) -> None:
@@ -402,7 +349,7 @@ class _DyingResponse(_Response):
 
 
 class _DyingWeb(FakeWeb):
-    def __call__(self, request: urllib.request.Request | str, timeout: object = None) -> _Response:
+    def __call__(self, request: urllib.request.Request | str, timeout: object = None) -> Response:
         response = super().__call__(request, timeout)
         return _DyingResponse(response.url, response.getvalue())
 
@@ -623,7 +570,7 @@ def test_load_split_errors(synthetic_mnist_dir: Path, tmp_path: Path) -> None:
 
 def test_load_split_reads_gz(synthetic_mnist_dir: Path, tmp_path: Path) -> None:
     data = tmp_path / "gz"
-    _gz_files(synthetic_mnist_dir, data)
+    gz_files(synthetic_mnist_dir, data)
     images, labels = load_split(data, "test")
     assert torch.equal(images, load_split(synthetic_mnist_dir, "test")[0])
     assert labels.shape == (128,)
