@@ -43,7 +43,6 @@ class Hyperparameters:
     """One grid point: everything ``lenet_cpp.train`` needs except seed, data and threads,
     and the dataset it trains on (``lenet_cpp.datasets``)."""
 
-    dataset: str = DEFAULT_DATASET
     activation: str = "relu"
     pooling: str = "max"
     learning_rate: float = 0.01
@@ -51,6 +50,7 @@ class Hyperparameters:
     momentum: float = 0.0
     weight_decay: float = 0.0
     epochs: int = 1
+    dataset: str = DEFAULT_DATASET
 
     def __post_init__(self) -> None:
         dataset_info(self.dataset)  # ValueError naming the datasets
