@@ -39,7 +39,7 @@ import torch
 
 import lenet_cpp
 from lenet_cpp import provenance
-from lenet_cpp.mnist import load_mnist
+from lenet_cpp.loading import load_split
 from lenet_cpp.reference import Hyper, LoopResult, train_loop
 from lenet_cpp.synthetic import write_synthetic_mnist
 
@@ -106,8 +106,8 @@ def load_data(args: argparse.Namespace, scratch: Path) -> Data:
     try:
         if args.synthetic:
             raise FileNotFoundError("--synthetic")
-        train = load_mnist(data_dir, "train")
-        test = load_mnist(data_dir, "test")
+        train = load_split(data_dir, "train")
+        test = load_split(data_dir, "test")
     except (FileNotFoundError, OSError, ValueError) as error:
         LOG.warning("MNIST not usable in %s (%s): falling back to SYNTHETIC data", data_dir, error)
         n_train, n_test = args.train_limit or 60000, args.test_limit or 10000
@@ -115,7 +115,7 @@ def load_data(args: argparse.Namespace, scratch: Path) -> Data:
             write_synthetic_mnist(scratch / "synthetic", n_train, n_test),
             "synthetic",
         )
-        train, test = load_mnist(data_dir, "train"), load_mnist(data_dir, "test")
+        train, test = load_split(data_dir, "train"), load_split(data_dir, "test")
     limit = slice(0, args.train_limit)
     test_limit = slice(0, args.test_limit)
     return Data(

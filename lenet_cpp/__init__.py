@@ -5,7 +5,8 @@
 is the same network in ``torch.nn`` for checking and for moving weights.
 
 The compiled extension (``lenet_cpp._C``) is imported on first use of one of its names, so
-the pure-Python modules (``layout``, ``setting``, ``idx``, ``mnist``, ``plotting``, ...)
+the pure-Python modules (``layout``, ``setting``, ``datasets``, ``idx``, ``loading``,
+``plotting``, ...)
 work without it, e.g. while Snakemake builds its DAG or before the extension is compiled.
 """
 

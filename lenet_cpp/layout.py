@@ -26,6 +26,8 @@ from typing import Literal
 
 __all__ = [
     "DATA_MANIFEST",
+    "DATA_ROOT",
+    "DEFAULT_DATASET",
     "EPOCHS_FILE",
     "FIGURE_FORMATS",
     "GRID_FIGURES",
@@ -43,6 +45,7 @@ __all__ = [
     "Kernels",
     "ResultsLayout",
     "checkpoint_file",
+    "dataset_dir",
     "default_kernels",
     "figure_paths",
     "metrics_path",
@@ -53,7 +56,8 @@ __all__ = [
 
 # ---------------------------------------------------------------- data
 
-#: The four raw MNIST IDX files, under their official names.
+#: The four raw MNIST IDX files, under their official names (Fashion-MNIST, a drop-in
+#: replacement, uses the same names; the datasets are in ``lenet_cpp.datasets``).
 MNIST_FILES: tuple[str, ...] = (
     "train-images-idx3-ubyte",
     "train-labels-idx1-ubyte",
@@ -62,11 +66,22 @@ MNIST_FILES: tuple[str, ...] = (
 )
 #: Written beside the IDX files by the pipeline's data rule: the MD5 of each file it acquired.
 DATA_MANIFEST = "manifest.json"
+#: The dataset of a grid without ``dataset`` and of the command line without ``--dataset``.
+DEFAULT_DATASET = "mnist"
+#: Where each dataset's files live: ``<DATA_ROOT>/<dataset>/`` (config.yaml's ``data.dir``).
+DATA_ROOT = "data"
+
+
+def dataset_dir(data_root: str | os.PathLike[str], dataset: str) -> str:
+    """The directory of one dataset's IDX files under a data root (``data/mnist``)."""
+    return f"{str(data_root).rstrip('/') or '.'}/{dataset}"
+
 
 # ---------------------------------------------------------------- settings and defaults
 
 #: The grid's keys, in the order of a setting's name.
 GRID_KEYS: tuple[str, ...] = (
+    "dataset",
     "activation",
     "pooling",
     "learning_rate",
@@ -95,6 +110,7 @@ def _number(value: float) -> str:
 
 def setting_name(
     *,
+    dataset: str,
     activation: str,
     pooling: str,
     learning_rate: float,
@@ -104,10 +120,13 @@ def setting_name(
 ) -> str:
     """Filesystem-safe name of a grid point (the pipeline's ``{setting}``); epochs excluded.
 
-    The keywords are ``GRID_KEYS``, so ``setting_name(**point)`` names a grid point.
+    The keywords are ``GRID_KEYS``, so ``setting_name(**point)`` names a grid point. Names
+    of the default dataset carry no dataset (``relu_max_lr0.01_bs64_mom0.9_wd0``), others
+    start with it (``fashion-mnist_relu_max_...``).
     """
+    prefix = "" if dataset == DEFAULT_DATASET else f"{dataset}_"
     return (
-        f"{activation}_{pooling}_lr{_number(learning_rate)}_bs{batch_size}"
+        f"{prefix}{activation}_{pooling}_lr{_number(learning_rate)}_bs{batch_size}"
         f"_mom{_number(momentum)}_wd{_number(weight_decay)}"
     )
 

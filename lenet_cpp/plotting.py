@@ -28,8 +28,9 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.typing import ColorType
 
-from .layout import FIGURE_FORMATS, LOSSES_FILE, PREDICTIONS_FILE, seed_dir
-from .results import atomic_path, load_metrics, read_losses, read_predictions
+from .datasets import dataset_info
+from .layout import DEFAULT_DATASET, FIGURE_FORMATS, LOSSES_FILE, PREDICTIONS_FILE, seed_dir
+from .results import MetricsRecord, atomic_path, load_metrics, read_losses, read_predictions
 
 __all__ = [
     "DPI",
@@ -108,13 +109,35 @@ def _window(n_steps: int) -> int:
     return max(1, round(n_steps / _CURVE_POINTS))
 
 
+def _label_classes(ax: Axes, classes: Sequence[str] | None) -> None:
+    """Name the ten classes on both axes (words slanted on the x axis); None: the numbers."""
+    if classes is None:
+        return
+    words = max(len(c) for c in classes) > 2
+    ax.set_xticklabels(classes, rotation=30 if words else 0, ha="right" if words else "center")
+    ax.set_yticklabels(classes)
+
+
+def _classes(record: MetricsRecord) -> tuple[str, ...]:
+    """The class names of the dataset a setting trained on (MNIST for older records)."""
+    return dataset_info(record["setting"].get("dataset", DEFAULT_DATASET)).classes
+
+
 # ---------------------------------------------------------------- figures
 
 
 def predictions_figure(
-    labels: np.ndarray, predictions: np.ndarray, *, title: str, jitter_seed: int = 0
+    labels: np.ndarray,
+    predictions: np.ndarray,
+    *,
+    title: str,
+    jitter_seed: int = 0,
+    classes: Sequence[str] | None = None,
 ) -> Figure:
-    """Scatter of predicted vs true label, jittered; misclassified points in red."""
+    """Scatter of predicted vs true label, jittered; misclassified points in red.
+
+    ``classes`` names the ticks (default: the label numbers).
+    """
     labels, predictions = np.asarray(labels), np.asarray(predictions)
     rng = np.random.default_rng(jitter_seed)
     x = labels + rng.uniform(-_JITTER, _JITTER, labels.size)
@@ -147,6 +170,7 @@ def predictions_figure(
         ax.plot([-0.5, 9.5], [-0.5, 9.5], c="0.5", lw=0.8, ls="--", zorder=0)
         ticks = np.arange(10)
         ax.set(xticks=ticks, yticks=ticks, xlim=(-0.5, 9.5), ylim=(-0.5, 9.5))
+        _label_classes(ax, classes)
         ax.set(xlabel="true label (jittered)", ylabel="predicted label (jittered)")
         ax.set_title(
             f"{title}\ntest accuracy {accuracy:.2%} ({int(wrong.sum())} of {labels.size} "
@@ -257,8 +281,13 @@ def grid_loss_figure(settings: Sequence[LossCurves], *, title: str) -> Figure:
     return fig
 
 
-def confusion_figure(matrix: np.ndarray, *, title: str) -> Figure:
-    """Confusion matrix: counts in the cells, colour = fraction of the true class."""
+def confusion_figure(
+    matrix: np.ndarray, *, title: str, classes: Sequence[str] | None = None
+) -> Figure:
+    """Confusion matrix: counts in the cells, colour = fraction of the true class.
+
+    ``classes`` names the ticks (default: the label numbers).
+    """
     counts = np.asarray(matrix, dtype=np.int64)
     fraction = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     with _style():
@@ -279,6 +308,7 @@ def confusion_figure(matrix: np.ndarray, *, title: str) -> Figure:
             )
         ticks = np.arange(counts.shape[0])
         ax.set(xticks=ticks, yticks=ticks, xlabel="predicted label", ylabel="true label")
+        _label_classes(ax, classes)
         fig.colorbar(image, ax=ax, label="fraction of the true label's images")
         accuracy = np.trace(counts) / max(counts.sum(), 1)
         ax.set_title(
@@ -314,7 +344,13 @@ def plot_setting(
     name, seeds = record["setting"]["name"], record["seeds"]
     shown = seeds[0] if seed is None else seed
     labels, predictions = read_predictions(seed_dir(run_dir, shown) / PREDICTIONS_FILE)
-    fig = predictions_figure(labels, predictions, title=f"{name}, seed {shown}", jitter_seed=shown)
+    fig = predictions_figure(
+        labels,
+        predictions,
+        title=f"{name}, seed {shown}",
+        jitter_seed=shown,
+        classes=_classes(record),
+    )
     save_figure(fig, *predictions_paths)
     save_figure(loss_figure(load_loss_curves(run_dir), title=name), *loss_paths)
 
@@ -345,4 +381,5 @@ def plot_grid(
     save_figure(grid_loss_figure(curves, title="Training loss of every setting"), *loss_paths)
     matrix = _pooled_confusion(Path(run_dirs[best]))
     title = f"Best setting: {best}\n(test predictions of all its seeds)"
-    save_figure(confusion_figure(matrix, title=title), *confusion_paths)
+    classes = _classes(load_metrics(run_dirs[best]))
+    save_figure(confusion_figure(matrix, title=title, classes=classes), *confusion_paths)

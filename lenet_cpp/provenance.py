@@ -11,8 +11,9 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+from torchvision.datasets.utils import calculate_md5
+
 from ._version import __version__
-from .mnist import file_md5
 
 __all__ = ["cpu_model", "environment", "file_md5s", "git_info", "has_avx512", "utc_now"]
 
@@ -99,4 +100,4 @@ def environment() -> dict[str, object]:
 
 def file_md5s(paths: Iterable[str | os.PathLike[str]]) -> dict[str, str]:
     """MD5 of each file, keyed by its base name."""
-    return {Path(p).name: file_md5(Path(p)) for p in paths}
+    return {Path(p).name: calculate_md5(p) for p in paths}

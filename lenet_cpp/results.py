@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, TypedDict, cast
 import numpy as np
 
 from .layout import (
+    DEFAULT_DATASET,
     EPOCHS_FILE,
     LOSSES_FILE,
     MODEL_FILE,
@@ -132,6 +133,7 @@ class RunInfo(TypedDict):
 class GridPoint(TypedDict):
     """A setting's hyperparameters (``Hyperparameters.as_dict()``)."""
 
+    dataset: str
     activation: str
     pooling: str
     learning_rate: float
@@ -402,6 +404,7 @@ def _summary_row(record: MetricsRecord, rank: int) -> SummaryRow:
         rank=rank,
         setting=setting["name"],
         status=res.get("status", "ok"),  # metrics.json files from before statuses: ok
+        dataset=setting.get("dataset", DEFAULT_DATASET),  # files from before datasets: MNIST
         activation=setting["activation"],
         pooling=setting["pooling"],
         learning_rate=setting["learning_rate"],

@@ -15,7 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, TypedDict
 
-from .layout import GRID_KEYS, setting_name
+from .datasets import dataset_info
+from .layout import DEFAULT_DATASET, GRID_KEYS, setting_name
 
 if TYPE_CHECKING:
     import torch
@@ -39,7 +40,8 @@ class TrainKwargs(TypedDict):
 
 @dataclass(frozen=True)
 class Hyperparameters:
-    """One grid point: everything ``lenet_cpp.train`` needs except seed, data and threads."""
+    """One grid point: everything ``lenet_cpp.train`` needs except seed, data and threads,
+    and the dataset it trains on (``lenet_cpp.datasets``)."""
 
     activation: str = "relu"
     pooling: str = "max"
@@ -48,8 +50,10 @@ class Hyperparameters:
     momentum: float = 0.0
     weight_decay: float = 0.0
     epochs: int = 1
+    dataset: str = DEFAULT_DATASET
 
     def __post_init__(self) -> None:
+        dataset_info(self.dataset)  # ValueError naming the datasets
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.epochs < 0:
@@ -94,10 +98,10 @@ class Hyperparameters:
 def grid_settings(grid: Mapping[str, Sequence[object]], epochs: int) -> dict[str, Hyperparameters]:
     """Setting name -> hyperparameters, for every combination of the grid's values.
 
-    ``grid`` maps each of ``GRID_KEYS`` to its list of values (``momentum`` and
-    ``weight_decay`` default to ``[0.0]``).
+    ``grid`` maps each of ``GRID_KEYS`` to its list of values (``dataset`` defaults to
+    ``[DEFAULT_DATASET]``, ``momentum`` and ``weight_decay`` to ``[0.0]``).
     """
-    grid = {"momentum": [0.0], "weight_decay": [0.0], **grid}
+    grid = {"dataset": [DEFAULT_DATASET], "momentum": [0.0], "weight_decay": [0.0], **grid}
     settings = {}
     for values in itertools.product(*(grid[key] for key in GRID_KEYS)):
         hp = Hyperparameters.from_mapping(
@@ -155,12 +159,12 @@ class TrainData:
         train_subset: int | None = None,
         test_subset: int | None = None,
     ) -> TrainData:
-        """Read the MNIST IDX files in ``data_dir`` (see ``lenet_cpp.mnist.load_mnist``)."""
-        from .mnist import load_mnist
+        """Read the IDX files in ``data_dir`` (see ``lenet_cpp.loading.load_split``)."""
+        from .loading import load_split
 
         data = cls.from_arrays(
-            load_mnist(data_dir, "train"),
-            load_mnist(data_dir, "test"),
+            load_split(data_dir, "train"),
+            load_split(data_dir, "test"),
             train_subset=train_subset,
             test_subset=test_subset,
         )

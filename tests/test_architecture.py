@@ -18,7 +18,18 @@ from lenet_cpp.imports import EXTENSION, code_files, import_circles, import_grap
 
 ROOT = Path(__file__).resolve().parents[1]
 STUB = ROOT / "lenet_cpp" / "_C.pyi"
-PURE_PYTHON = ("layout", "setting", "idx", "mnist", "plotting", "results", "imports", "synthetic")
+PURE_PYTHON = (
+    "layout",
+    "setting",
+    "datasets",
+    "idx",
+    "loading",
+    "acquire",
+    "plotting",
+    "results",
+    "imports",
+    "synthetic",
+)
 
 
 def test_no_module_imports_one_that_imports_it_back() -> None:
@@ -137,8 +148,8 @@ def test_code_inputs_follow_the_scripts_imports() -> None:
     assert {"plotting.py", "results.py", "layout.py", "__init__.py"} <= plot
     assert "job.py" not in plot and not plot_needs_extension
     train, train_needs_extension = names("train.py")
-    assert {"job.py", "seeds.py", "setting.py", "integrity.py", "mnist.py", "idx.py"} <= train
+    assert {"job.py", "seeds.py", "setting.py", "integrity.py", "loading.py", "idx.py"} <= train
     assert train_needs_extension
-    data, data_needs_extension = names("download_mnist.py")
-    assert {"mnist.py", "integrity.py"} <= data and not data_needs_extension
+    data, data_needs_extension = names("download_data.py")
+    assert {"acquire.py", "datasets.py", "integrity.py"} <= data and not data_needs_extension
     assert EXTENSION == "lenet_cpp._C"

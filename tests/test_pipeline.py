@@ -21,6 +21,7 @@ import pytest
 import yaml
 from portability import LIBRARY_SWITCHES
 from workflow_utils import (
+    OVERRIDES,
     assert_same_results,
     expected_outputs,
     extension_path,
@@ -33,7 +34,7 @@ from workflow_utils import (
     snakemake_command,
 )
 
-from lenet_cpp.layout import DATA_MANIFEST, MNIST_FILES, run_files
+from lenet_cpp.layout import DATA_MANIFEST, DEFAULT_DATASET, MNIST_FILES, dataset_dir, run_files
 from lenet_cpp.plotting import PIXELS
 from lenet_cpp.results import read_losses, read_predictions
 from lenet_cpp.synthetic import write_synthetic_mnist
@@ -98,16 +99,34 @@ def test_lint_is_clean(fresh: Path) -> None:
     assert "Lints for" not in output
 
 
-def test_dry_run_lists_one_train_job_per_setting(fresh: Path) -> None:
+@pytest.mark.parametrize("datasets", [None, ["mnist", "fashion-mnist"]])
+def test_dry_run_lists_one_train_job_per_setting_and_a_data_job_per_dataset(
+    fresh: Path, datasets: list[str] | None
+) -> None:
+    if datasets is not None:
+        (fresh / OVERRIDES).write_text(yaml.safe_dump({"grid": {"dataset": datasets}}))
     n_settings = len(setting_names(load_config(fresh)))
     done = run_snakemake(fresh, "--dry-run", "--quiet", "rules")
     assert job_counts(done.stdout) == {
-        "download_mnist": 1,
+        "download_data": len(datasets or [DEFAULT_DATASET]),
         "train": n_settings,
         "plot_setting": n_settings,
         "summarize_grid": 1,
         "all": 1,
     }
+
+
+def test_each_dataset_of_the_grid_has_its_own_settings_and_directory(fresh: Path) -> None:
+    (fresh / OVERRIDES).write_text("grid:\n  dataset: [mnist, fashion-mnist]\n", encoding="utf-8")
+    config = load_config(fresh)
+    names = setting_names(config)
+    assert len(names) == 4 and sum(n.startswith("fashion-mnist_") for n in names) == 2
+    root = config["data"]["dir"]
+    manifests = [f"{dataset_dir(root, d)}/{DATA_MANIFEST}" for d in ("mnist", "fashion-mnist")]
+    run_snakemake(fresh, *manifests)  # the synthetic source serves both (data.verify is off)
+    for manifest in manifests:
+        files = sorted(p.name for p in (fresh / manifest).parent.iterdir())
+        assert files == sorted([*MNIST_FILES, DATA_MANIFEST])
 
 
 @pytest.mark.parametrize(
@@ -172,7 +191,7 @@ def test_metrics_hold_sane_numbers_and_provenance(finished: Path) -> None:
         assert metrics["data"] == {
             "train_size": N_TRAIN,
             "test_size": N_TEST,
-            "dir": config["data"]["dir"],
+            "dir": dataset_dir(config["data"]["dir"], DEFAULT_DATASET),
             "md5": metrics["data"]["md5"],
         }
         assert len(metrics["data"]["md5"]) == 4
@@ -390,7 +409,7 @@ def test_a_corrupted_data_file_fails_the_train_job_naming_the_checksums(
     finished_copy: Path,
 ) -> None:
     config = load_config(finished_copy)
-    data = finished_copy / config["data"]["dir"]
+    data = finished_copy / dataset_dir(config["data"]["dir"], DEFAULT_DATASET)
     images = data / MNIST_FILES[0]
     blob = bytearray(images.read_bytes())
     blob[len(blob) // 2] ^= 0xFF  # same size, one byte flipped
@@ -403,17 +422,17 @@ def test_a_corrupted_data_file_fails_the_train_job_naming_the_checksums(
     expected = manifest["md5"][MNIST_FILES[0]]
     assert f"{images.relative_to(finished_copy)} has MD5 " in log
     assert f"expected MD5 {expected}" in log
-    assert "--forcerun download_mnist" in log
+    assert "--forcerun download_data" in log
     assert not (finished_copy / results_layout(config).metrics(name)).exists()
 
 
 def test_forceall_keeps_the_verified_data(finished_copy: Path) -> None:
     config = load_config(finished_copy)
-    data = finished_copy / config["data"]["dir"]
+    data = finished_copy / dataset_dir(config["data"]["dir"], DEFAULT_DATASET)
     before = {name: (data / name).stat().st_mtime_ns for name in MNIST_FILES}
     manifest = (data / DATA_MANIFEST).stat().st_mtime_ns
     shutil.rmtree(finished_copy / config["data"]["source"])  # nowhere to fetch it again from
-    run_snakemake(finished_copy, "--forceall", "download_mnist")
+    run_snakemake(finished_copy, "--forceall", str(data.relative_to(finished_copy) / DATA_MANIFEST))
     assert {name: (data / name).stat().st_mtime_ns for name in MNIST_FILES} == before
     assert (data / DATA_MANIFEST).stat().st_mtime_ns > manifest
 

@@ -56,7 +56,7 @@ TEST_CLUSTER_ARGS = (
 )
 JOB_RECORD = re.compile(r"^job=(\d+) cpus=(\d+)$")
 # The pipeline's rules that run where Snakemake runs; every other rule is submitted to SLURM.
-LOCAL_RULES = {"all", "download_mnist"}
+LOCAL_RULES = {"all", "download_data"}
 SUBMITTED = re.compile(r"has been submitted with SLURM jobid (\d+) \(log: (\S+)\)\.")
 JOB_HEADER = re.compile(r"^(localrule|rule) (\w+):$", re.MULTILINE)
 # Outputs that must be byte-identical between runs (timings make the rest differ).
