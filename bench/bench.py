@@ -184,6 +184,43 @@ def warm_up(data: Data, args: argparse.Namespace) -> None:
             run(Hyper(batch_size=batch_size))
 
 
+# ---------------------------------------------------------------- FP32 peak
+
+#: (inputs, outputs, output pixels) of each layer's multiply-adds for one image.
+LAYER_MACS = {"conv1": (25, 6, 28 * 28), "conv2": (150, 16, 10 * 10), "fc1": (400, 120, 1),
+              "fc2": (120, 84, 1), "fc3": (84, 10, 1)}  # fmt: skip
+
+
+def flops_per_training_image() -> int:
+    """Floating-point operations of one image's forward and backward pass (a multiply-add is
+    2): the forward products, the weight gradients, and the input gradients of every layer but
+    the first. Pooling, activations, loss and the update are left out (under 2 %)."""
+    macs = {name: n_in * n_out * pixels for name, (n_in, n_out, pixels) in LAYER_MACS.items()}
+    forward = sum(macs.values())
+    return 2 * (forward + forward + forward - macs["conv1"])
+
+
+def fp32_peak_gflops() -> tuple[float, str]:
+    """The CPU's nominal FP32 peak and how it is counted: every logical CPU issuing two fused
+    multiply-adds (2 FLOP each) of its widest vector per cycle at the clock /proc/cpuinfo shows.
+    (Hyper-threads sharing a core, turbo clocks and AVX-512 frequency drops are not modelled;
+    the fused kernels use separate multiplies and adds, so they can reach at most half.)"""
+    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    mhz = next((float(ln.split(":")[1]) for ln in info.splitlines() if ln.startswith("cpu MHz")), 0)
+    flags = next(
+        (ln.split(":")[1].split() for ln in info.splitlines() if ln.startswith("flags")), []
+    )
+    lanes = 16 if "avx512f" in flags else 8 if "fma" in flags else 4
+    cpus = os.cpu_count() or 1
+    rule = f"{cpus} CPUs x {mhz:.0f} MHz x 2 FMA x {lanes} lanes x 2 FLOP"
+    return cpus * mhz * 1e-3 * 2 * lanes * 2, rule
+
+
+def peak_fraction(images_per_second: float) -> float:
+    peak, _ = fp32_peak_gflops()
+    return images_per_second * flops_per_training_image() * 1e-9 / peak if peak else 0.0
+
+
 def bench_single(data: Data, args: argparse.Namespace) -> dict[str, Any]:
     contenders = single_contenders(data, args)
     runs: dict[tuple[int, str], list[LoopResult]] = {}
@@ -207,6 +244,7 @@ def bench_single(data: Data, args: argparse.Namespace) -> dict[str, Any]:
                 "images_per_second_runs": speeds,
                 "train_loss": median_run.train_loss[-1],
                 "test_accuracy": median_run.test_accuracy[-1],
+                "peak_fraction": peak_fraction(statistics.median(speeds)),
             }
         )
     return {"rows": rows, "ratios": single_ratios(rows)}
@@ -461,12 +499,20 @@ def machine(args: argparse.Namespace, data: Data, malloc_tuned: bool) -> dict[st
         "train_images": int(data.train_x.shape[0]),
         "test_images": int(data.test_x.shape[0]),
         "torch_compile": False,
+        "flops_per_training_image": flops_per_training_image(),
+        "fp32_peak_gflops": fp32_peak_gflops()[0],
+        "fp32_peak_rule": fp32_peak_gflops()[1],
         "command": " ".join(["python", "bench/bench.py", *sys.argv[1:]]),
     }
 
 
+HEADER = ("section", "contender", "setting", "images/s", "C++ x", "final loss", "test acc", "peak")
+
+
 def row(*cells: object) -> str:
-    return "| " + " | ".join(str(cell) for cell in cells) + " |"
+    """A table row; missing cells at the end are empty."""
+    padded = [*cells, *[""] * (len(HEADER) - len(cells))]
+    return "| " + " | ".join(str(cell) for cell in padded) + " |"
 
 
 def single_lines(single: dict[str, Any]) -> list[str]:
@@ -486,6 +532,7 @@ def single_lines(single: dict[str, Any]) -> list[str]:
                 f"x{cpp['images_per_second'] / speed:.2f}",
                 f"{entry['train_loss']:.4f}",
                 f"{100 * entry['test_accuracy']:.2f} %",
+                f"{100 * entry['peak_fraction']:.0f} %" if "peak_fraction" in entry else "",
             )
         )
     return lines
@@ -546,8 +593,8 @@ def target_lines(target: dict[str, Any]) -> list[str]:
 def table(report: dict[str, Any]) -> str:
     """Markdown table; 'C++ x' is how many times faster the C++ trainer is than that row."""
     lines = [
-        row("section", "contender", "setting", "images/s", "C++ x", "final loss", "test acc"),
-        row("---", "---", "---", "---:", "---:", "---:", "---:"),
+        row(*HEADER),
+        row("---", "---", "---", "---:", "---:", "---:", "---:", "---:"),
     ]
     sections = {
         "single": single_lines,
