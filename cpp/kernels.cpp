@@ -153,37 +153,26 @@ void load_images(const float* images, int64_t count, float* x) {
   }
 }
 
-// The vector kernels below keep their sums in registers: a Vec holds 8 lanes (a GCC/Clang
-// vector extension, lowered to whatever vector unit the clone targets: two SSE registers, one
-// AVX register, half an AVX-512 one). They work on groups of 16 lanes (kPerGroup Vecs), so a
-// block of accumulators fits the 16 registers of AVX2 (wider types spill and run 10x slower
-// there). Lanes never mix: every lane's sum runs in the same order whatever the grouping.
-using Vec = float __attribute__((vector_size(32)));
-constexpr int64_t kGroup = 16;
-constexpr int64_t kPerGroup = kGroup / 8;
-static_assert(L % kGroup == 0, "lanes must fill whole groups");
-
-// The h-th Vec at p, and back: memcpy makes no alignment assumption (rows such as the
-// transposed inputs' are not 32-byte aligned) and compiles to one unaligned vector move.
-inline Vec load(const float* p, int64_t h) {
-  Vec v;
-  __builtin_memcpy(&v, p + 8 * h, sizeof v);
-  return v;
-}
-inline void store(float* p, int64_t h, Vec v) { __builtin_memcpy(p + 8 * h, &v, sizeof v); }
-
 namespace {
 
-// The matrix products are templates over the vector type, so each instruction set gets its
-// own width: 4 lanes without AVX (SSE, NEON), 8 with AVX2, 16 on AVX-512 (the accumulators of
-// a block fill about half the vector registers). Every output is still one sum in the order
-// fixed below, so the width changes the speed, never a bit of the result.
+// The vector kernels below (the matrix products and conv1) keep their sums in registers. They
+// are templates over the vector type (a GCC/Clang vector extension), so each instruction set
+// gets its own width: 4 lanes without AVX (SSE, NEON), 8 with AVX2, 16 on AVX-512, and a block
+// of accumulators fills about half the vector registers (wider types spill and run 10x
+// slower). Lanes never mix and every sum runs in the order the loops fix, so the width changes
+// the speed, never a bit of the result.
+// (The helpers that take or return a vector are always inlined, so GCC's note that passing
+// such a vector by value changes the ABI between instruction sets does not apply: -Wpsabi off.)
+#pragma GCC diagnostic ignored "-Wpsabi"
 using Vec4 = float __attribute__((vector_size(16)));
+using Vec8 = float __attribute__((vector_size(32)));
 using Vec16 = float __attribute__((vector_size(64)));
 
 template <class V>
 constexpr int64_t kWidth = static_cast<int64_t>(sizeof(V) / sizeof(float));
 
+// The vector at p, and back: memcpy makes no alignment assumption (rows such as the
+// transposed inputs' are not aligned) and compiles to one unaligned vector move.
 template <class V>
 __attribute__((always_inline)) inline V load_v(const float* p) {
   V v;
@@ -319,96 +308,46 @@ __attribute__((always_inline)) inline void lane_dot_with(int64_t m, int64_t n, i
   }
 }
 
-// One compiled version of both products per instruction set, picked once at load time: the
-// same choice target_clones makes for the other kernels, by hand because the versions differ
-// in their vector type. A build pinned to one instruction set (LENET_CPP_ISA) has one version.
-#if defined(LENET_CPP_DISPATCH)
-struct Products {
-  void (*gemm)(int64_t, int64_t, int64_t, const float*, int64_t, int64_t, const float*, int64_t,
-               float*, int64_t);
-  void (*dot)(int64_t, int64_t, int64_t, const float*, int64_t, const float*, int64_t, float*,
-              int64_t);
-};
-
-#define LENET_PRODUCTS(NAME, TARGET, V)                                                       \
-  TARGET void NAME##_gemm(int64_t m, int64_t k, int64_t n, const float* a, int64_t a_row,     \
-                          int64_t a_col, const float* b, int64_t ldb, float* c, int64_t ldc) { \
-    lane_gemm_with<V>(m, k, n, a, a_row, a_col, b, ldb, c, ldc);                              \
-  }                                                                                           \
-  TARGET void NAME##_dot(int64_t m, int64_t n, int64_t length, const float* d, int64_t ldd,   \
-                         const float* x, int64_t ldx, float* c, int64_t ldc) {                \
-    lane_dot_with<V>(m, n, length, d, ldd, x, ldx, c, ldc);                                   \
-  }
-LENET_PRODUCTS(avx512, __attribute__((target("avx512f"))), Vec16)
-LENET_PRODUCTS(avx2, __attribute__((target("avx2"))), Vec)
-LENET_PRODUCTS(generic, , Vec4)
-#undef LENET_PRODUCTS
-
-Products pick_products() {
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f")) return {avx512_gemm, avx512_dot};
-  if (__builtin_cpu_supports("avx2")) return {avx2_gemm, avx2_dot};
-  return {generic_gemm, generic_dot};
-}
-const Products kProducts = pick_products();
-#elif defined(__AVX512F__)
-using ProductVec = Vec16;
-#elif defined(__AVX__)
-using ProductVec = Vec;
-#else
-using ProductVec = Vec4;
-#endif
-
-}  // namespace
-
-void lane_gemm(int64_t m, int64_t k, int64_t n, const float* a, int64_t a_row, int64_t a_col,
-               const float* b, int64_t ldb, float* c, int64_t ldc) {
-#if defined(LENET_CPP_DISPATCH)
-  kProducts.gemm(m, k, n, a, a_row, a_col, b, ldb, c, ldc);
-#else
-  lane_gemm_with<ProductVec>(m, k, n, a, a_row, a_col, b, ldb, c, ldc);
-#endif
-}
-
-void lane_dot(int64_t m, int64_t n, int64_t length, const float* d, int64_t ldd, const float* x,
-              int64_t ldx, float* c, int64_t ldc) {
-#if defined(LENET_CPP_DISPATCH)
-  kProducts.dot(m, n, length, d, ldd, x, ldx, c, ldc);
-#else
-  lane_dot_with<ProductVec>(m, n, length, d, ldd, x, ldx, c, ldc);
-#endif
-}
-
-LENET_VECTORIZE void conv1_forward(const float* __restrict__ x, const float* __restrict__ weights,
-                                   float* __restrict__ a1) {
+// conv1 over groups of two vectors of lanes (12 accumulators: the 6 channels).
+template <class V>
+__attribute__((always_inline)) inline void conv1_forward_with(const float* __restrict__ x,
+                                                              const float* __restrict__ weights,
+                                                              float* __restrict__ a1) {
+  constexpr int64_t kGroup = 2 * kWidth<V>;
+  static_assert(L % kGroup == 0, "lanes must fill whole groups");
   for (int64_t y = 0; y < kImage; ++y) {
     for (int64_t col = 0; col < kImage; ++col) {
       const int64_t position = blocked(y, col, kImage);
       for (int64_t group = 0; group < L; group += kGroup) {
-        Vec acc[6][kPerGroup];
+        V acc[6][2];
         for (int64_t c = 0; c < 6; ++c) {
-          for (int64_t h = 0; h < kPerGroup; ++h) acc[c][h] = Vec{} + weights[c * 26 + 25];
+          for (int64_t h = 0; h < 2; ++h) acc[c][h] = V{} + weights[c * 26 + 25];
         }
         for (int64_t ky = 0; ky < 5; ++ky) {
           for (int64_t kx = 0; kx < 5; ++kx) {
             const float* v = (x + ((y + ky) * kPadded + col + kx) * L + group);
             for (int64_t c = 0; c < 6; ++c) {
               const float w = weights[c * 26 + ky * 5 + kx];
-              for (int64_t h = 0; h < kPerGroup; ++h) acc[c][h] += w * load(v, h);
+              for (int64_t h = 0; h < 2; ++h) acc[c][h] += w * load_v<V>(v + h * kWidth<V>);
             }
           }
         }
         for (int64_t c = 0; c < 6; ++c) {
           float* out = (a1 + (c * 784 + position) * L + group);
-          for (int64_t h = 0; h < kPerGroup; ++h) store(out, h, acc[c][h]);
+          for (int64_t h = 0; h < 2; ++h) store_v(out + h * kWidth<V>, acc[c][h]);
         }
       }
     }
   }
 }
 
-LENET_VECTORIZE void conv1_weight_grad(const float* __restrict__ x, const float* __restrict__ da1,
-                                       float* __restrict__ grad) {
+// conv1's weight gradient: per lane, the sum over the output pixels in order (10 accumulators:
+// the 5 taps of a kernel row), then the fixed lane sum.
+template <class V>
+__attribute__((always_inline)) inline void conv1_weight_grad_with(const float* __restrict__ x,
+                                                                  const float* __restrict__ da1,
+                                                                  float* __restrict__ grad) {
+  constexpr int64_t kGroup = 2 * kWidth<V>;
   for (int64_t c = 0; c < 6; ++c) {
     float bias[L] = {};
     for (int64_t y = 0; y < kImage; ++y) {
@@ -420,25 +359,97 @@ LENET_VECTORIZE void conv1_weight_grad(const float* __restrict__ x, const float*
     for (int64_t ky = 0; ky < 5; ++ky) {
       float lanes[5][L];
       for (int64_t group = 0; group < L; group += kGroup) {
-        Vec acc[5][kPerGroup] = {};
+        V acc[5][2] = {};
         for (int64_t y = 0; y < kImage; ++y) {
           for (int64_t col = 0; col < kImage; ++col) {
             const float* d = (da1 + (c * 784 + blocked(y, col, kImage)) * L + group);
             for (int64_t kx = 0; kx < 5; ++kx) {
               const float* v = (x + ((y + ky) * kPadded + col + kx) * L + group);
-              for (int64_t h = 0; h < kPerGroup; ++h) acc[kx][h] += load(d, h) * load(v, h);
+              for (int64_t h = 0; h < 2; ++h) {
+                const int64_t at = h * kWidth<V>;
+                acc[kx][h] += load_v<V>(d + at) * load_v<V>(v + at);
+              }
             }
           }
         }
         for (int64_t kx = 0; kx < 5; ++kx) {
-          for (int64_t h = 0; h < kPerGroup; ++h) {
-            for (int64_t e = 0; e < 8; ++e) lanes[kx][group + h * 8 + e] = acc[kx][h][e];
-          }
+          for (int64_t h = 0; h < 2; ++h) store_v(lanes[kx] + group + h * kWidth<V>, acc[kx][h]);
         }
       }
       for (int64_t kx = 0; kx < 5; ++kx) grad[c * 26 + ky * 5 + kx] = sum_lanes(lanes[kx]);
     }
   }
+}
+
+// One compiled version of the vector kernels per instruction set, picked once at load time:
+// the choice target_clones makes for the other kernels, made by hand because the versions
+// differ in their vector type. A build pinned to one instruction set (LENET_CPP_ISA) has one.
+#if defined(LENET_CPP_DISPATCH)
+struct VectorKernels {
+  decltype(&lane_gemm) gemm;
+  decltype(&lane_dot) dot;
+  decltype(&conv1_forward) conv1;
+  decltype(&conv1_weight_grad) conv1_grad;
+};
+
+#define LENET_VECTOR_KERNELS(NAME, TARGET, V)                                                  \
+  TARGET void NAME##_gemm(int64_t m, int64_t k, int64_t n, const float* a, int64_t a_row,      \
+                          int64_t a_col, const float* b, int64_t ldb, float* c, int64_t ldc) { \
+    lane_gemm_with<V>(m, k, n, a, a_row, a_col, b, ldb, c, ldc);                               \
+  }                                                                                            \
+  TARGET void NAME##_dot(int64_t m, int64_t n, int64_t length, const float* d, int64_t ldd,    \
+                         const float* x, int64_t ldx, float* c, int64_t ldc) {                 \
+    lane_dot_with<V>(m, n, length, d, ldd, x, ldx, c, ldc);                                    \
+  }                                                                                            \
+  TARGET void NAME##_conv1(const float* x, const float* weights, float* a1) {                  \
+    conv1_forward_with<V>(x, weights, a1);                                                     \
+  }                                                                                            \
+  TARGET void NAME##_conv1_grad(const float* x, const float* da1, float* grad) {               \
+    conv1_weight_grad_with<V>(x, da1, grad);                                                   \
+  }                                                                                            \
+  constexpr VectorKernels NAME##_kernels{NAME##_gemm, NAME##_dot, NAME##_conv1, NAME##_conv1_grad};
+LENET_VECTOR_KERNELS(avx512, __attribute__((target("avx512f"))), Vec16)
+LENET_VECTOR_KERNELS(avx2, __attribute__((target("avx2"))), Vec8)
+LENET_VECTOR_KERNELS(generic, , Vec4)
+#undef LENET_VECTOR_KERNELS
+
+VectorKernels pick_vector_kernels() {
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f")) return avx512_kernels;
+  if (__builtin_cpu_supports("avx2")) return avx2_kernels;
+  return generic_kernels;
+}
+const VectorKernels kVector = pick_vector_kernels();
+#define LENET_VECTOR_CALL(KERNEL, GENERIC, ...) kVector.KERNEL(__VA_ARGS__)
+#else
+#if defined(__AVX512F__)
+using NativeVec = Vec16;
+#elif defined(__AVX__)
+using NativeVec = Vec8;
+#else
+using NativeVec = Vec4;
+#endif
+#define LENET_VECTOR_CALL(KERNEL, GENERIC, ...) GENERIC<NativeVec>(__VA_ARGS__)
+#endif
+
+}  // namespace
+
+void lane_gemm(int64_t m, int64_t k, int64_t n, const float* a, int64_t a_row, int64_t a_col,
+               const float* b, int64_t ldb, float* c, int64_t ldc) {
+  LENET_VECTOR_CALL(gemm, lane_gemm_with, m, k, n, a, a_row, a_col, b, ldb, c, ldc);
+}
+
+void lane_dot(int64_t m, int64_t n, int64_t length, const float* d, int64_t ldd, const float* x,
+              int64_t ldx, float* c, int64_t ldc) {
+  LENET_VECTOR_CALL(dot, lane_dot_with, m, n, length, d, ldd, x, ldx, c, ldc);
+}
+
+void conv1_forward(const float* x, const float* weights, float* a1) {
+  LENET_VECTOR_CALL(conv1, conv1_forward_with, x, weights, a1);
+}
+
+void conv1_weight_grad(const float* x, const float* da1, float* grad) {
+  LENET_VECTOR_CALL(conv1_grad, conv1_weight_grad_with, x, da1, grad);
 }
 
 LENET_VECTORIZE void im2col_conv2(const float* p1, float* cols) {
