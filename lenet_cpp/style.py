@@ -102,8 +102,8 @@ class FigureStyle:
 
     @property
     def pixels(self) -> tuple[int, int]:
-        """(width, height) of a PNG of the standard size."""
-        return round(self.width_in * self.dpi), round(self.height_in * self.dpi)
+        """(width, height) of a PNG of the standard size (Agg truncates to whole pixels)."""
+        return int(self.width_in * self.dpi), int(self.height_in * self.dpi)
 
     def rc_params(self) -> dict[str, object]:
         return {
