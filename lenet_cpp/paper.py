@@ -227,7 +227,9 @@ def write_paper(
 
     curves = [error_curves(r) for r in records.values()]
     title = "Test and training error of every setting"
-    save_figure(error_vs_epoch_figure(curves, style=style, title=title), *out.error_vs_epoch, style=style)
+    save_figure(
+        error_vs_epoch_figure(curves, style=style, title=title), *out.error_vs_epoch, style=style
+    )
 
     best = str(best_row(rows)["setting"])
     record, run_dir = records[best], Path(run_dirs[best])
@@ -241,7 +243,9 @@ def write_paper(
     save_figure(fig, *out.misclassified, style=style)
     fig = predictions_figure(labels, predictions, title=shown, jitter_seed=seed, style=style)
     save_figure(fig, *out.predictions, style=style)
-    losses = [load_loss_curves(d, label=c.label) for d, c in zip(run_dirs.values(), curves)]
+    losses = [
+        load_loss_curves(d, label=c.label) for d, c in zip(run_dirs.values(), curves, strict=True)
+    ]
     fig = grid_loss_figure(losses, title="Training loss of every setting", style=style)
     save_figure(fig, *out.loss_curves, style=style)
     return best

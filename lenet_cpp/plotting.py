@@ -117,7 +117,9 @@ def predictions_figure(
             rasterized=True,
             label=f"misclassified ({int(wrong.sum())})",
         )
-        ax.plot([-0.5, 9.5], [-0.5, 9.5], c="0.5", lw=_REFERENCE * style.line_width, ls="--", zorder=0)
+        ax.plot(
+            [-0.5, 9.5], [-0.5, 9.5], c="0.5", lw=_REFERENCE * style.line_width, ls="--", zorder=0
+        )
         ticks = np.arange(10)
         ax.set(xticks=ticks, yticks=ticks, xlim=(-0.5, 9.5), ylim=(-0.5, 9.5))
         ax.set(xlabel="true label (jittered)", ylabel="predicted label (jittered)")
@@ -166,9 +168,7 @@ def _draw_training(ax: Axes, curves: LossCurves, color: ColorType, *, label: str
         ax.fill_between(x, sm.min(axis=0), sm.max(axis=0), color=color, alpha=0.25, lw=0)
 
 
-def loss_figure(
-    curves: LossCurves, *, title: str, style: FigureStyle = DEFAULT_STYLE
-) -> Figure:
+def loss_figure(curves: LossCurves, *, title: str, style: FigureStyle = DEFAULT_STYLE) -> Figure:
     """Smoothed per-step training loss (mean, min-max band over seeds) and per-epoch test loss."""
     n_seeds = len(curves.step_losses)
     with style.context():

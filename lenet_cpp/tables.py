@@ -2,7 +2,7 @@
 
 One row per setting, grouped by dataset: the hyperparameters that vary across the grid (the
 others go into the caption), test accuracy after the last epoch (mean ± standard deviation
-over seeds, in %), test error (100 − mean accuracy, in %), epochs and training time per run.
+over seeds, in %), test error (100 % minus the mean accuracy), epochs and training time per run.
 The best setting of each dataset (``lenet_cpp.results.dataset_of``; rank order of
 ``lenet_cpp.results.summarize``, diverged settings never) is set in bold. The LaTeX table
 needs only ``\\usepackage{booktabs}`` and compiles in a plain ``article``.
@@ -48,7 +48,6 @@ _LATEX_SPECIAL = {c: "\\" + c for c in "&%$#_{}"} | {
     "^": r"\textasciicircum{}",
     "\\": r"\textbackslash{}",
     "±": r"$\pm$",
-    "−": "--",
     _DIVERGED: r"\textsuperscript{\dag}",
 }
 
@@ -105,7 +104,7 @@ def _caption(rows: Sequence[SummaryRow], constant: Sequence[str]) -> str:
     shared = "; ".join(f"{_KEY_HEADINGS[k].lower()} {_value(rows[0], k)}" for k in constant)
     text = (
         "LeNet-5 test accuracy after the last epoch (mean ± standard deviation over "
-        f"{_seeds_text(rows)}, in %), test error (100 − mean accuracy, in %), epochs and "
+        f"{_seeds_text(rows)}, in %), test error (100 % minus the mean accuracy), epochs and "
         "training time per run (mean over seeds, in seconds). Best setting of each dataset "
         "in bold."
     )
@@ -165,7 +164,7 @@ def _plain_accuracy(row: TableRow, bold: Callable[[str], str]) -> str:
 
 
 def latex_escape(text: str) -> str:
-    """``text`` with LaTeX's special characters (and ±, −, †) as commands."""
+    """``text`` with LaTeX's special characters (and ±, †) as commands."""
     return "".join(_LATEX_SPECIAL.get(c, c) for c in text)
 
 

@@ -145,7 +145,9 @@ def _run_dirs(tmp_path: Path, n_test: int = 64) -> dict[str, Path]:
             (directory / LOSSES_FILE).write_text(f"step,epoch,loss\n{steps}\n")
             labels = rng.integers(0, 10, n_test)
             predicted = np.where(rng.random(n_test) < 0.8, labels, (labels + 3) % 10)
-            lines = "\n".join(f"{i},{t},{p}" for i, (t, p) in enumerate(zip(labels, predicted)))
+            lines = "\n".join(
+                f"{i},{t},{p}" for i, (t, p) in enumerate(zip(labels, predicted, strict=True))
+            )
             (directory / PREDICTIONS_FILE).write_text(f"index,label,prediction\n{lines}\n")
         dirs[name] = run_dir
     return dirs
@@ -312,7 +314,9 @@ def _save_twice(tmp_path: Path, fmt: str, style: FigureStyle) -> tuple[bytes, by
         labels = np.arange(200) % 10
         fig = predictions_figure(labels, (labels * 7) % 10, title="t_1", style=style)
         save_figure(fig, tmp_path / run / f"fig.{fmt}", style=style)
-    return (tmp_path / "a" / f"fig.{fmt}").read_bytes(), (tmp_path / "b" / f"fig.{fmt}").read_bytes()
+    return (tmp_path / "a" / f"fig.{fmt}").read_bytes(), (
+        tmp_path / "b" / f"fig.{fmt}"
+    ).read_bytes()
 
 
 @pytest.mark.parametrize("fmt", ["pdf", "png", "svg", "pgf"])
