@@ -20,9 +20,11 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import matplotlib as mpl
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
@@ -38,7 +40,7 @@ from .results import (
     summarize,
 )
 from .style import FigureStyle, save_figure
-from .tables import grid_table, to_html, to_latex, to_markdown
+from .tables import grid_table, setting_labels, to_html, to_latex, to_markdown
 
 __all__ = [
     "ErrorCurves",
@@ -82,8 +84,13 @@ def error_curves(record: MetricsRecord, *, label: str | None = None) -> ErrorCur
     return ErrorCurves(label or default, table("test_accuracy"), table("train_accuracy"))
 
 
-def _band(ax: mpl.axes.Axes, x: np.ndarray, values: np.ndarray, color: object, ls: str) -> None:
-    ax.plot(x, values.mean(axis=0), c=color, ls=ls, marker="o" if ls == "-" else None, ms=3)
+#: How the test and the training error are drawn (keyword arguments of ``Axes.plot``).
+_TEST_LINE: Mapping[str, Any] = {"ls": "-", "marker": "o", "ms": 3}
+_TRAIN_LINE: Mapping[str, Any] = {"ls": "--", "marker": "s", "ms": 3, "mfc": "white"}
+
+
+def _band(ax: Axes, x: np.ndarray, values: np.ndarray, color: Any, line: Mapping[str, Any]) -> None:
+    ax.plot(x, values.mean(axis=0), c=color, **line)
     if values.shape[0] > 1:
         low, high = values.min(axis=0), values.max(axis=0)
         ax.fill_between(x, low, high, color=color, alpha=0.2, lw=0)
@@ -102,18 +109,21 @@ def error_vs_epoch_figure(
         for i, curves in enumerate(settings):
             color = colors[i % len(colors)]
             x = np.arange(1, curves.epochs + 1)
-            _band(ax, x, curves.test, color, "-")
-            _band(ax, x, curves.train, color, "--")
+            _band(ax, x, curves.test, color, _TEST_LINE)
+            _band(ax, x, curves.train, color, _TRAIN_LINE)
             handles.append(Line2D([], [], c=color, label=curves.label))
         handles += [
-            Line2D([], [], c="0.3", marker="o", ms=3, label="test error"),
-            Line2D([], [], c="0.3", ls="--", label="training error (during the epoch)"),
+            Line2D([], [], c="0.3", label="test error", **_TEST_LINE),
+            Line2D([], [], c="0.3", label="training error (during the epoch)", **_TRAIN_LINE),
         ]
+        last = max((c.epochs for c in settings), default=1)
+        margin = 0.5 if last == 1 else 0.2  # one epoch: a single point in the middle
+        ax.set_xlim(1 - margin, last + margin)
         ax.set_yscale("log", nonpositive="mask")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set(xlabel="epoch", ylabel="error (%)")
         ax.set_title(style.title(title))
-        ax.legend(handles=handles, fontsize=0.8 * style.font_size, framealpha=0.9)
+        style.legend(ax, loc="best", handles=handles)
     return fig
 
 
@@ -225,7 +235,8 @@ def write_paper(
     _write_text(out.table_md, to_markdown(table))
     _write_text(out.table_html, to_html(table))
 
-    curves = [error_curves(r) for r in records.values()]
+    labels = setting_labels(rows)
+    curves = [error_curves(r, label=labels[name]) for name, r in records.items()]
     title = "Test and training error of every setting"
     save_figure(
         error_vs_epoch_figure(curves, style=style, title=title), *out.error_vs_epoch, style=style
@@ -234,14 +245,14 @@ def write_paper(
     best = str(best_row(rows)["setting"])
     record, run_dir = records[best], Path(run_dirs[best])
     seed = record["seeds"][0]
-    labels, predictions = read_predictions(seed_dir(run_dir, seed) / PREDICTIONS_FILE)
+    truth, predictions = read_predictions(seed_dir(run_dir, seed) / PREDICTIONS_FILE)
     images = _test_images(data_dir if data_dir is not None else record["data"]["dir"])
     shown = f"{best}, seed {seed}"
     fig = misclassified_figure(
-        images[: labels.size], labels, predictions, style=style, title=f"Misclassified: {shown}"
+        images[: truth.size], truth, predictions, style=style, title=f"Misclassified: {shown}"
     )
     save_figure(fig, *out.misclassified, style=style)
-    fig = predictions_figure(labels, predictions, title=shown, jitter_seed=seed, style=style)
+    fig = predictions_figure(truth, predictions, title=shown, jitter_seed=seed, style=style)
     save_figure(fig, *out.predictions, style=style)
     losses = [
         load_loss_curves(d, label=c.label) for d, c in zip(run_dirs.values(), curves, strict=True)

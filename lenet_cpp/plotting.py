@@ -54,8 +54,8 @@ _JITTER = 0.38
 _CURVE_POINTS = 60  # smoothing window: about total_steps / _CURVE_POINTS steps
 #: Widths of the thin strokes, as fractions of the style's line width.
 _THIN, _REFERENCE = 0.25, 0.5
-#: Font sizes of legends and cell labels, as fractions of the style's font size.
-_LEGEND, _SMALL = 0.8, 0.7
+#: Font size of the confusion matrix's counts, as a fraction of the style's font size.
+_SMALL = 0.7
 
 
 def smooth(values: np.ndarray, window: int) -> np.ndarray:
@@ -234,7 +234,7 @@ def grid_loss_figure(
         ax.set_title(
             style.title(f"{title}\nlines: smoothed training loss; circles: test loss per epoch")
         )
-        ax.legend(loc="upper right", fontsize=_LEGEND * style.font_size, framealpha=0.9)
+        style.legend(ax, loc="upper right")
     return fig
 
 

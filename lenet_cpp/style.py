@@ -20,14 +20,17 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import matplotlib as mpl
 import matplotlib.style
+from matplotlib.artist import Artist
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.legend import Legend
 
 from .layout import FIGURE_FORMATS, PAPER_FORMAT_CHOICES, PARTIAL_SUFFIX
 from .results import atomic_path
@@ -45,6 +48,8 @@ WIDTH_PRESETS: Mapping[str, float] = {"single": 3.5, "double": 7.16}
 #: The TeX engine that measures text for PGF output (texlive-latex-base has it).
 PGF_TEXSYSTEM = "pdflatex"
 _CREATOR = "lenet-cpp"
+#: Legend font size, as a fraction of the style's font size.
+_LEGEND_SIZE = 0.8
 _METADATA: Mapping[str, Mapping[str, object] | None] = {
     "png": {"Software": None},
     "pdf": {"Creator": _CREATOR, "Producer": _CREATOR, "CreationDate": None},
@@ -61,7 +66,8 @@ class FigureStyle:
 
     ``line_width`` is the width of the main curves; thinner strokes (raw per-step losses,
     reference lines) are fixed fractions of it. ``titles`` off drops the figures' titles
-    (a paper puts that text in the caption).
+    (a paper puts that text in the caption); ``legend_below`` puts the legends of the curve
+    figures under the axes instead of over the curves (the paper style does).
     """
 
     width_in: float = 7.0
@@ -72,6 +78,7 @@ class FigureStyle:
     dpi: int = 100
     formats: tuple[str, ...] = FIGURE_FORMATS
     titles: bool = True
+    legend_below: bool = False
 
     def __post_init__(self) -> None:
         unknown = [f for f in self.formats if f not in _METADATA]
@@ -98,6 +105,7 @@ class FigureStyle:
             dpi=int(paper["dpi"]),
             formats=tuple(paper["formats"]),
             titles=bool(paper["titles"]),
+            legend_below=True,
         )
 
     @property
@@ -135,6 +143,24 @@ class FigureStyle:
     def title(self, text: str) -> str:
         """``text``, or nothing when this style drops titles."""
         return text if self.titles else ""
+
+    def legend(
+        self,
+        ax: Axes,
+        *,
+        loc: Literal["upper right", "best"],
+        handles: Sequence[Artist] | None = None,
+    ) -> Legend:
+        """The legend of ``ax`` (its labelled artists, or ``handles``): at ``loc`` inside it,
+        or with ``legend_below`` centred under it (the constrained layout makes room)."""
+        entries = list(handles) if handles is not None else ax.get_legend_handles_labels()[0]
+        fontsize = _LEGEND_SIZE * self.font_size
+        if not self.legend_below:
+            return ax.legend(handles=entries, loc=loc, fontsize=fontsize, framealpha=0.9)
+        figure = cast(Figure, ax.figure)
+        return figure.legend(
+            handles=entries, loc="outside lower center", fontsize=fontsize, frameon=False
+        )
 
     def paths(self, stem: str | os.PathLike[str]) -> list[Path]:
         """``<stem>.<format>`` for each of this style's formats."""

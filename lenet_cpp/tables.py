@@ -23,6 +23,7 @@ __all__ = [
     "TableRow",
     "grid_table",
     "latex_escape",
+    "setting_labels",
     "to_html",
     "to_latex",
     "to_markdown",
@@ -115,13 +116,30 @@ def _caption(rows: Sequence[SummaryRow], constant: Sequence[str]) -> str:
     return text
 
 
+def _shown_keys(rows: Sequence[SummaryRow]) -> list[str]:
+    """The hyperparameters (dataset included) that differ between rows; else activation and
+    pooling."""
+    varying = [k for k in ("dataset", *GRID_KEYS) if len({_value(r, k) for r in rows}) > 1]
+    return varying or ["activation", "pooling"]
+
+
+def setting_labels(rows: Sequence[SummaryRow]) -> dict[str, str]:
+    """Short legend labels: each setting's values of the hyperparameters that vary, as in the
+    table ("relu, max"); diverged settings say so."""
+    shown = _shown_keys(rows)
+    return {
+        row["setting"]: ", ".join(_value(row, k) for k in shown)
+        + ("" if row["status"] == "ok" else f" ({row['status']})")
+        for row in rows
+    }
+
+
 def grid_table(rows: Sequence[SummaryRow]) -> GridTable:
     """The table of ``summarize``'s rows: grouped by dataset, in grid order within one."""
     if not rows:
         raise ValueError("a table needs at least one summary row")
     keys = ("dataset", *GRID_KEYS)
-    varying = [k for k in keys if len({_value(r, k) for r in rows}) > 1]
-    shown = varying or ["activation", "pooling"]
+    shown = _shown_keys(rows)
     datasets = list(dict.fromkeys(dataset_of(r) for r in rows))
     ordered = sorted(rows, key=lambda r: datasets.index(dataset_of(r)))
     best = _best_ranks(rows)

@@ -34,7 +34,14 @@ from lenet_cpp.plotting import loss_figure, predictions_figure
 from lenet_cpp.results import DEFAULT_DATASET, dataset_of, summarize, write_json
 from lenet_cpp.style import DEFAULT_STYLE, PGF_TEXSYSTEM, WIDTH_PRESETS, FigureStyle, save_figure
 from lenet_cpp.synthetic import write_synthetic_mnist
-from lenet_cpp.tables import LATEX_LABEL, grid_table, to_html, to_latex, to_markdown
+from lenet_cpp.tables import (
+    LATEX_LABEL,
+    grid_table,
+    setting_labels,
+    to_html,
+    to_latex,
+    to_markdown,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = yaml.safe_load((REPO / "schemas" / "config.schema.yaml").read_text())
@@ -210,6 +217,14 @@ def test_best_is_marked_per_dataset_and_rows_without_one_are_mnist() -> None:
     assert dataset_of({"dataset": "fashion-mnist"}) == "fashion-mnist"
 
 
+def test_legend_labels_name_what_varies() -> None:
+    assert setting_labels(_rows(*GRID)) == {
+        "relu_max": "relu, max",
+        "tanh_max": "tanh, max",
+        "tanh_avg": "tanh, avg (diverged)",
+    }
+
+
 def test_markdown_and_html_tables_hold_the_same_rows() -> None:
     table = grid_table(_rows(*GRID))
     markdown = to_markdown(table).splitlines()
@@ -258,10 +273,14 @@ def test_error_figure_is_log_scale_with_test_and_training_lines() -> None:
     fig = error_vs_epoch_figure(curves, style=PAPER_STYLE)
     ax = fig.axes[0]
     assert ax.get_yscale() == "log" and ax.get_title() == ""  # titles off in the paper style
-    styles = [line.get_linestyle() for line in ax.get_lines()]
-    assert styles.count("-") == styles.count("--") == len(GRID)
+    styles = [(line.get_linestyle(), line.get_marker()) for line in ax.get_lines()]
+    assert styles.count(("-", "o")) == styles.count(("--", "s")) == len(GRID)
+    assert ax.get_xlim() == (0.8, 3.2)
+    single = error_curves(_record("a_b", [[0.5]]))  # type: ignore[arg-type]
+    assert error_vs_epoch_figure([single], style=PAPER_STYLE).axes[0].get_xlim() == (0.5, 1.5)
     assert len(ax.collections) == 2 * len(GRID)  # a seed band per line (2 seeds each)
-    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert ax.get_legend() is None  # the paper style puts it under the axes
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
     assert labels[:3] == ["relu_max", "tanh_max", "tanh_avg (diverged)"]
     assert "test error" in labels and any(t.startswith("training error") for t in labels)
     assert tuple(fig.get_size_inches()) == (WIDTH_PRESETS["single"], 0.75 * 3.5)
