@@ -18,7 +18,19 @@ from lenet_cpp.imports import EXTENSION, code_files, import_circles, import_grap
 
 ROOT = Path(__file__).resolve().parents[1]
 STUB = ROOT / "lenet_cpp" / "_C.pyi"
-PURE_PYTHON = ("layout", "setting", "idx", "mnist", "plotting", "results", "imports", "synthetic")
+PURE_PYTHON = (
+    "layout",
+    "setting",
+    "idx",
+    "mnist",
+    "plotting",
+    "results",
+    "imports",
+    "synthetic",
+    "style",
+    "tables",
+    "paper",
+)
 
 
 def test_no_module_imports_one_that_imports_it_back() -> None:
@@ -34,7 +46,8 @@ def test_import_circles_are_found() -> None:
 
 def test_results_and_plotting_never_call_back_into_the_job() -> None:
     graph = import_graph(type_only=False)
-    for module in ("lenet_cpp.results", "lenet_cpp.plotting", "lenet_cpp.setting"):
+    readers = ("results", "plotting", "setting", "style", "tables", "paper")
+    for module in (f"lenet_cpp.{name}" for name in readers):
         assert not {"lenet_cpp.job", "lenet_cpp.seeds", "lenet_cpp.cli"} & graph[module], module
 
 
