@@ -41,7 +41,10 @@ _KEY_HEADINGS = {
     "momentum": "Momentum",
     "weight_decay": "Weight decay",
 }
-assert set(_KEY_HEADINGS) == {"dataset", *GRID_KEYS}, "a heading for every grid key"
+#: The hyperparameters a row can show, in column order (the dataset first, once, whether or
+#: not the grid's keys name it).
+_KEYS: tuple[str, ...] = tuple(dict.fromkeys(("dataset", *GRID_KEYS)))
+assert set(_KEY_HEADINGS) == set(_KEYS), "a heading for every grid key"
 _NUMBER_HEADINGS = ("Test accuracy (%)", "Error (%)", "Epochs", "Time (s)")
 _DIVERGED = "†"
 _LATEX_SPECIAL = {c: "\\" + c for c in "&%$#_{}"} | {
@@ -119,7 +122,7 @@ def _caption(rows: Sequence[SummaryRow], constant: Sequence[str]) -> str:
 def _shown_keys(rows: Sequence[SummaryRow]) -> list[str]:
     """The hyperparameters (dataset included) that differ between rows; else activation and
     pooling."""
-    varying = [k for k in ("dataset", *GRID_KEYS) if len({_value(r, k) for r in rows}) > 1]
+    varying = [k for k in _KEYS if len({_value(r, k) for r in rows}) > 1]
     return varying or ["activation", "pooling"]
 
 
@@ -138,7 +141,6 @@ def grid_table(rows: Sequence[SummaryRow]) -> GridTable:
     """The table of ``summarize``'s rows: grouped by dataset, in grid order within one."""
     if not rows:
         raise ValueError("a table needs at least one summary row")
-    keys = ("dataset", *GRID_KEYS)
     shown = _shown_keys(rows)
     datasets = list(dict.fromkeys(dataset_of(r) for r in rows))
     ordered = sorted(rows, key=lambda r: datasets.index(dataset_of(r)))
@@ -155,7 +157,7 @@ def grid_table(rows: Sequence[SummaryRow]) -> GridTable:
         )
         for r in ordered
     )
-    constant = [k for k in keys if k not in shown]
+    constant = [k for k in _KEYS if k not in shown]
     return GridTable(tuple(_KEY_HEADINGS[k] for k in shown), table_rows, _caption(rows, constant))
 
 
