@@ -37,3 +37,4 @@ if BUILDS_EXTENSION:
 include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/figures.smk"
+include: "rules/paper.smk"

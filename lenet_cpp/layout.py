@@ -10,6 +10,7 @@ Layout of a results directory (``config.yaml``'s ``results_dir``)::
     runs/<setting>/seed<S>/{losses,epochs,predictions}.csv, model.pt
     figures/<setting>/{predictions,loss}.{png,pdf}
     grid/summary.csv, grid/{loss_curves,confusion_best}.{png,pdf}
+    paper/table.{tex,md,html}, paper/{error_vs_epoch,misclassified,predictions,loss_curves}.<fmt>
     logs/<rule>[/<setting>].log, benchmarks/<rule>[/<setting>].tsv
 
 The command line's ``--out-dir`` is one run directory (``runs/<setting>/`` above) plus the
@@ -36,6 +37,9 @@ __all__ = [
     "METRICS_FILE",
     "MNIST_FILES",
     "MODEL_FILE",
+    "PAPER_FIGURES",
+    "PAPER_FORMAT_CHOICES",
+    "PAPER_TABLES",
     "PARTIAL_SUFFIX",
     "PREDICTIONS_FILE",
     "PROGRESS_EVERY",
@@ -173,6 +177,15 @@ GRID_FIGURES: tuple[str, ...] = ("loss_curves", "confusion_best")
 SUMMARY_FILE = "summary.csv"
 
 
+#: The formats a paper figure can be written in (config.yaml's ``paper.formats``).
+PAPER_FORMAT_CHOICES: tuple[str, ...] = ("pdf", "png", "svg", "pgf")
+#: The grid's table in results/paper/: LaTeX (booktabs) to ``\\input``, Markdown, and HTML
+#: (the report shows it).
+PAPER_TABLES: tuple[str, ...] = ("table.tex", "table.md", "table.html")
+#: The figures of results/paper/, in the paper style (one file per ``paper.formats``).
+PAPER_FIGURES: tuple[str, ...] = ("error_vs_epoch", "misclassified", "predictions", "loss_curves")
+
+
 def figure_paths(directory: str | os.PathLike[str], figure: str) -> list[Path]:
     """``<directory>/<figure>.<format>`` for every figure format."""
     return [Path(directory) / f"{figure}.{fmt}" for fmt in FIGURE_FORMATS]
@@ -189,6 +202,8 @@ class ResultsLayout:
     """
 
     results_dir: str = "results"
+    #: The formats of the paper figures (config.yaml's ``paper.formats``).
+    paper_formats: tuple[str, ...] = FIGURE_FORMATS
 
     @property
     def root(self) -> str:
@@ -228,6 +243,18 @@ class ResultsLayout:
     def summary(self) -> str:
         return self.grid_file(SUMMARY_FILE)
 
+    def paper_file(self, name: str) -> str:
+        return f"{self.root}/paper/{name}"
+
+    def paper_figure(self, figure: str, fmt: str) -> str:
+        return self.paper_file(f"{figure}.{fmt}")
+
+    def paper(self) -> list[str]:
+        """The paper outputs: the tables, then every figure in every paper format."""
+        tables = [self.paper_file(name) for name in PAPER_TABLES]
+        figures = [self.paper_figure(f, fmt) for f in PAPER_FIGURES for fmt in self.paper_formats]
+        return [*tables, *figures]
+
     def log(self, rule: str, setting: str | None = None) -> str:
         """One log per job, under the results directory (runs never share logs)."""
         return f"{self.root}/logs/{rule}{'' if setting is None else '/' + setting}.log"
@@ -253,4 +280,4 @@ class ResultsLayout:
         The default target: a run directory emptied or half-deleted reschedules its job.
         """
         runs = [path for s in settings for path in self.run_files(s, seeds)]
-        return [*runs, *self.figures(settings)]
+        return [*runs, *self.figures(settings), *self.paper()]

@@ -1,9 +1,10 @@
-"""The project's figures, byte-reproducible: same inputs, same PNG and PDF bytes.
+"""The project's figures, byte-reproducible: same inputs, same bytes in every format.
 
 Figures are built as plain ``matplotlib.figure.Figure`` objects (no pyplot
-state, the Agg renderer for PNG) under the default style plus ``STYLE``, at a
-fixed size (``PIXELS`` for PNG), and saved with fixed metadata (no software
-version, no creation date). Random jitter comes from a seeded numpy Generator.
+state, the Agg renderer for PNG) in a ``lenet_cpp.style.FigureStyle`` (by default
+``DEFAULT_STYLE``: ``PIXELS`` for PNG; the paper outputs pass config.yaml's ``paper:``
+style) and saved by ``save_figure`` with fixed metadata (no software version, no creation
+date). Random jitter comes from a seeded numpy Generator.
 
 Per setting (``plot_setting``): predictions vs true labels (jittered scatter,
 misclassified points highlighted, accuracy in the title) and the loss curve
@@ -14,23 +15,21 @@ confusion matrix of the best setting.
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
 
 import matplotlib as mpl
-import matplotlib.style
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.typing import ColorType
 
 from .datasets import dataset_info
-from .layout import DEFAULT_DATASET, FIGURE_FORMATS, LOSSES_FILE, PREDICTIONS_FILE, seed_dir
-from .results import MetricsRecord, atomic_path, load_metrics, read_losses, read_predictions
+from .layout import DEFAULT_DATASET, LOSSES_FILE, PREDICTIONS_FILE, seed_dir
+from .results import MetricsRecord, load_metrics, read_losses, read_predictions
+from .style import DEFAULT_STYLE, FigureStyle, save_figure
 
 __all__ = [
     "DPI",
@@ -48,47 +47,16 @@ __all__ = [
     "smooth",
 ]
 
-FIGSIZE = (7.0, 5.0)
-DPI = 100
-#: (width, height) of every PNG in pixels.
-PIXELS = (round(FIGSIZE[0] * DPI), round(FIGSIZE[1] * DPI))
-STYLE: Mapping[str, object] = {
-    "figure.figsize": FIGSIZE,
-    "figure.dpi": DPI,
-    "savefig.dpi": DPI,
-    "svg.hashsalt": "lenet-cpp",
-    "font.size": 10,
-    "axes.grid": True,
-    "grid.alpha": 0.3,
-}
-_METADATA: Mapping[str, Mapping[str, object]] = {
-    "png": {"Software": None},
-    "pdf": {"Creator": "lenet-cpp", "Producer": "lenet-cpp", "CreationDate": None},
-}
-assert set(_METADATA) == set(FIGURE_FORMATS), "fixed metadata for every figure format"
+FIGSIZE = (DEFAULT_STYLE.width_in, DEFAULT_STYLE.height_in)
+DPI = DEFAULT_STYLE.dpi
+#: (width, height) of every PNG of the default style in pixels.
+PIXELS = DEFAULT_STYLE.pixels
 _JITTER = 0.38
 _CURVE_POINTS = 60  # smoothing window: about total_steps / _CURVE_POINTS steps
-
-
-@contextlib.contextmanager
-def _style() -> Iterator[None]:
-    with matplotlib.style.context("default"), mpl.rc_context(cast("dict[Any, Any]", STYLE)):
-        yield
-
-
-def _new_figure() -> Figure:
-    return Figure(figsize=FIGSIZE, dpi=DPI, layout="constrained")
-
-
-def save_figure(fig: Figure, *paths: str | os.PathLike[str]) -> None:
-    """Save ``fig`` to each path (format from the suffix: .png or .pdf), atomically."""
-    for path in paths:
-        fmt = Path(path).suffix.lstrip(".").lower()
-        if fmt not in _METADATA:
-            formats = " or ".join(f".{f}" for f in FIGURE_FORMATS)
-            raise ValueError(f"{path}: figures are written as {formats}, got '.{fmt}'")
-        with _style(), atomic_path(path) as tmp:
-            fig.savefig(tmp, format=fmt, dpi=DPI, metadata=dict(_METADATA[fmt]))
+#: Widths of the thin strokes, as fractions of the style's line width.
+_THIN, _REFERENCE = 0.25, 0.5
+#: Font size of the confusion matrix's counts, as a fraction of the style's font size.
+_SMALL = 0.7
 
 
 def smooth(values: np.ndarray, window: int) -> np.ndarray:
@@ -133,6 +101,7 @@ def predictions_figure(
     title: str,
     jitter_seed: int = 0,
     classes: Sequence[str] | None = None,
+    style: FigureStyle = DEFAULT_STYLE,
 ) -> Figure:
     """Scatter of predicted vs true label, jittered; misclassified points in red.
 
@@ -144,8 +113,8 @@ def predictions_figure(
     y = predictions + rng.uniform(-_JITTER, _JITTER, labels.size)
     wrong = labels != predictions
     accuracy = 1.0 - wrong.mean() if labels.size else float("nan")
-    with _style():
-        fig = _new_figure()
+    with style.context():
+        fig = style.new_figure()
         ax = fig.add_subplot()
         ax.scatter(
             x[~wrong],
@@ -167,14 +136,18 @@ def predictions_figure(
             rasterized=True,
             label=f"misclassified ({int(wrong.sum())})",
         )
-        ax.plot([-0.5, 9.5], [-0.5, 9.5], c="0.5", lw=0.8, ls="--", zorder=0)
+        ax.plot(
+            [-0.5, 9.5], [-0.5, 9.5], c="0.5", lw=_REFERENCE * style.line_width, ls="--", zorder=0
+        )
         ticks = np.arange(10)
         ax.set(xticks=ticks, yticks=ticks, xlim=(-0.5, 9.5), ylim=(-0.5, 9.5))
         _label_classes(ax, classes)
         ax.set(xlabel="true label (jittered)", ylabel="predicted label (jittered)")
         ax.set_title(
-            f"{title}\ntest accuracy {accuracy:.2%} ({int(wrong.sum())} of {labels.size} "
-            "misclassified)"
+            style.title(
+                f"{title}\ntest accuracy {accuracy:.2%} ({int(wrong.sum())} of {labels.size} "
+                "misclassified)"
+            )
         )
         ax.legend(loc="upper left", markerscale=3, framealpha=0.9)
     return fig
@@ -210,23 +183,23 @@ class LossCurves:
 
 def _draw_training(ax: Axes, curves: LossCurves, color: ColorType, *, label: str) -> None:
     x, sm = curves.epoch_axis(), curves.smoothed()
-    ax.plot(x, sm.mean(axis=0), c=color, lw=1.6, label=label)
+    ax.plot(x, sm.mean(axis=0), c=color, label=label)
     if sm.shape[0] > 1:
         ax.fill_between(x, sm.min(axis=0), sm.max(axis=0), color=color, alpha=0.25, lw=0)
 
 
-def loss_figure(curves: LossCurves, *, title: str) -> Figure:
+def loss_figure(curves: LossCurves, *, title: str, style: FigureStyle = DEFAULT_STYLE) -> Figure:
     """Smoothed per-step training loss (mean, min-max band over seeds) and per-epoch test loss."""
     n_seeds = len(curves.step_losses)
-    with _style():
-        fig = _new_figure()
+    with style.context():
+        fig = style.new_figure()
         ax = fig.add_subplot()
         raw = np.stack([np.asarray(v[: curves.steps]) for v in curves.step_losses.values()])
         ax.plot(
             curves.epoch_axis(),
             raw.mean(axis=0),
             c="0.55",
-            lw=0.4,
+            lw=_THIN * style.line_width,
             alpha=0.5,
             label="training loss per step (mean over seeds)",
         )
@@ -249,16 +222,18 @@ def loss_figure(curves: LossCurves, *, title: str) -> Figure:
             )
         ax.set_yscale("log")
         ax.set(xlabel="epoch", ylabel="cross-entropy loss", xlim=(0, curves.epochs))
-        ax.set_title(f"{title}\n{n_seeds} seed(s), {curves.steps} steps per seed")
+        ax.set_title(style.title(f"{title}\n{n_seeds} seed(s), {curves.steps} steps per seed"))
         ax.legend(loc="upper right", framealpha=0.9)
     return fig
 
 
-def grid_loss_figure(settings: Sequence[LossCurves], *, title: str) -> Figure:
+def grid_loss_figure(
+    settings: Sequence[LossCurves], *, title: str, style: FigureStyle = DEFAULT_STYLE
+) -> Figure:
     """The smoothed training loss of every setting (mean over seeds, min-max band)."""
     colors = mpl.color_sequences["tab10"]
-    with _style():
-        fig = _new_figure()
+    with style.context():
+        fig = style.new_figure()
         ax = fig.add_subplot()
         for i, curves in enumerate(settings):
             color = colors[i % len(colors)]
@@ -276,13 +251,19 @@ def grid_loss_figure(settings: Sequence[LossCurves], *, title: str) -> Figure:
                 )
         ax.set_yscale("log")
         ax.set(xlabel="epoch", ylabel="cross-entropy loss")
-        ax.set_title(f"{title}\nlines: smoothed training loss; circles: test loss per epoch")
-        ax.legend(loc="upper right", fontsize=8, framealpha=0.9)
+        ax.set_title(
+            style.title(f"{title}\nlines: smoothed training loss; circles: test loss per epoch")
+        )
+        style.legend(ax, loc="upper right")
     return fig
 
 
 def confusion_figure(
-    matrix: np.ndarray, *, title: str, classes: Sequence[str] | None = None
+    matrix: np.ndarray,
+    *,
+    title: str,
+    classes: Sequence[str] | None = None,
+    style: FigureStyle = DEFAULT_STYLE,
 ) -> Figure:
     """Confusion matrix: counts in the cells, colour = fraction of the true class.
 
@@ -290,8 +271,8 @@ def confusion_figure(
     """
     counts = np.asarray(matrix, dtype=np.int64)
     fraction = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-    with _style():
-        fig = _new_figure()
+    with style.context():
+        fig = style.new_figure()
         ax = fig.add_subplot()
         ax.grid(False)
         image = ax.imshow(fraction, cmap="Blues", vmin=0.0, vmax=1.0)
@@ -303,7 +284,7 @@ def confusion_figure(
                 str(value),
                 ha="center",
                 va="center",
-                fontsize=7,
+                fontsize=_SMALL * style.font_size,
                 color="white" if dark else "black",
             )
         ticks = np.arange(counts.shape[0])
@@ -312,7 +293,8 @@ def confusion_figure(
         fig.colorbar(image, ax=ax, label="fraction of the true label's images")
         accuracy = np.trace(counts) / max(counts.sum(), 1)
         ax.set_title(
-            f"{title}\naccuracy {accuracy:.2%} over {counts.sum()} predictions", fontsize=9
+            style.title(f"{title}\naccuracy {accuracy:.2%} over {counts.sum()} predictions"),
+            fontsize=0.9 * style.font_size,
         )
     return fig
 

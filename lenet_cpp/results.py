@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from .setting import Hyperparameters, TrainData
 
 __all__ = [
+    "DEFAULT_DATASET",
     "SUMMARY_COLUMNS",
     "MetricsRecord",
     "RunInfo",
@@ -58,6 +59,7 @@ __all__ = [
     "best_row",
     "build_metrics",
     "confusion_matrix",
+    "dataset_of",
     "load_metrics",
     "read_losses",
     "read_predictions",
@@ -444,6 +446,12 @@ def summarize(records: Sequence[MetricsRecord]) -> list[SummaryRow]:
     order = sorted(range(len(records)), key=lambda i: _ranking_key(records[i]))
     ranks = {i: rank for rank, i in enumerate(order, start=1)}
     return [_summary_row(r, ranks[i]) for i, r in enumerate(records)]
+
+
+def dataset_of(row: Mapping[str, object]) -> str:
+    """The dataset of a summary row: its ``dataset`` column, else ``DEFAULT_DATASET`` (rows
+    written before datasets were a grid axis)."""
+    return str(row.get("dataset", DEFAULT_DATASET))
 
 
 def best_row(rows: Sequence[SummaryRow]) -> SummaryRow:

@@ -123,7 +123,7 @@ def data_source(dataset):
     return source.get(dataset) if isinstance(source, dict) else source
 
 
-LAYOUT = ResultsLayout(config["results_dir"])
+LAYOUT = ResultsLayout(config["results_dir"], paper_formats=tuple(config["paper"]["formats"]))
 SEEDS = config["seeds"]
 SETTINGS = grid_settings(config["grid"], config["epochs"])
 
@@ -134,4 +134,14 @@ def figure_outputs(path_of, caption, labels, **category):
     for fmt in FIGURE_FORMATS:
         flags = dict(caption=f"../report/{caption}", labels={**labels, "format": fmt.upper()})
         outputs.append(report(path_of(fmt), **flags, **category))
+    return outputs
+
+
+def paper_figure_outputs(figure, caption, name):
+    """One report() output per paper format (config's paper.formats) of a paper figure."""
+    outputs = []
+    for fmt in config["paper"]["formats"]:
+        labels = {"figure": name, "format": fmt.upper()}
+        path = LAYOUT.paper_figure(figure, fmt)
+        outputs.append(report(path, caption=f"../report/{caption}", category="Paper", labels=labels))
     return outputs

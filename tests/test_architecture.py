@@ -29,6 +29,9 @@ PURE_PYTHON = (
     "results",
     "imports",
     "synthetic",
+    "style",
+    "tables",
+    "paper",
 )
 
 
@@ -45,7 +48,8 @@ def test_import_circles_are_found() -> None:
 
 def test_results_and_plotting_never_call_back_into_the_job() -> None:
     graph = import_graph(type_only=False)
-    for module in ("lenet_cpp.results", "lenet_cpp.plotting", "lenet_cpp.setting"):
+    readers = ("results", "plotting", "setting", "style", "tables", "paper")
+    for module in (f"lenet_cpp.{name}" for name in readers):
         assert not {"lenet_cpp.job", "lenet_cpp.seeds", "lenet_cpp.cli"} & graph[module], module
 
 

@@ -34,9 +34,17 @@ from workflow_utils import (
     snakemake_command,
 )
 
-from lenet_cpp.layout import DATA_MANIFEST, DEFAULT_DATASET, MNIST_FILES, dataset_dir, run_files
+from lenet_cpp.layout import (
+    DATA_MANIFEST,
+    DEFAULT_DATASET,
+    MNIST_FILES,
+    PAPER_FIGURES,
+    dataset_dir,
+    run_files,
+)
 from lenet_cpp.plotting import PIXELS
 from lenet_cpp.results import read_losses, read_predictions
+from lenet_cpp.style import FigureStyle
 from lenet_cpp.synthetic import write_synthetic_mnist
 
 pytestmark = pytest.mark.slow
@@ -112,6 +120,7 @@ def test_dry_run_lists_one_train_job_per_setting_and_a_data_job_per_dataset(
         "train": n_settings,
         "plot_setting": n_settings,
         "summarize_grid": 1,
+        "paper_outputs": 1,
         "all": 1,
     }
 
@@ -238,8 +247,9 @@ def test_summary_has_one_ranked_row_per_setting(finished: Path) -> None:
 
 def test_figures_are_images_of_the_expected_size(finished: Path) -> None:
     results = finished / _results_dir(finished)
-    pngs = sorted(results.rglob("*.png"))
-    pdfs = sorted(results.rglob("*.pdf"))
+    paper = results / "paper"  # at the paper style: tests/test_paper.py, test_paper_outputs_...
+    pngs = sorted(p for p in results.rglob("*.png") if paper not in p.parents)
+    pdfs = sorted(p for p in results.rglob("*.pdf") if paper not in p.parents)
     assert len(pngs) == len(pdfs) == 2 * len(setting_names(load_config(finished))) + 2
     for png in pngs:
         image = matplotlib.image.imread(png)
@@ -249,6 +259,26 @@ def test_figures_are_images_of_the_expected_size(finished: Path) -> None:
         data = pdf.read_bytes()
         assert data.startswith(b"%PDF") and len(data) > 5_000
         assert b"CreationDate" not in data
+
+
+def test_paper_outputs_hold_the_grid_at_the_paper_style(finished: Path) -> None:
+    config = load_config(finished)
+    layout = results_layout(config)
+    style = FigureStyle.from_config(config["paper"])
+    names = setting_names(config)
+    latex = (finished / layout.paper_file("table.tex")).read_text(encoding="utf-8")
+    body = latex.split("\\midrule")[1].split("\\bottomrule")[0].strip().splitlines()
+    assert len(body) == len(names) and latex.count("\\mathbf{") == 2  # the best, in bold
+    markdown = (finished / layout.paper_file("table.md")).read_text(encoding="utf-8")
+    assert markdown.count("**") == 4
+    for figure in PAPER_FIGURES:
+        png = matplotlib.image.imread(finished / layout.paper_figure(figure, "png"))
+        assert png.shape[1] == int(style.width_in * style.dpi), figure
+        assert png[..., :3].std() > 0.01, figure
+        pdf = (finished / layout.paper_figure(figure, "pdf")).read_bytes()
+        assert pdf.startswith(b"%PDF") and b"CreationDate" not in pdf
+    done = run_snakemake(finished, "--dry-run", "paper")
+    assert "Nothing to be done" in done.stdout + done.stderr
 
 
 def test_second_run_has_nothing_to_do(finished: Path) -> None:
@@ -262,6 +292,8 @@ def test_report_is_self_contained_html(finished: Path) -> None:
     assert report.stat().st_size > 100_000
     assert "<html" in html.lower()
     assert "confusion_best.png" in html and "summary.csv" in html
+    for name in ("table.html", "table.tex", "error_vs_epoch.png", "misclassified.pdf"):
+        assert name in html
     report.unlink()
 
 
@@ -280,6 +312,7 @@ def test_touching_a_cpp_source_rebuilds_and_retrains(finished: Path) -> None:
         "train": n_settings,
         "plot_setting": n_settings,
         "summarize_grid": 1,
+        "paper_outputs": 1,
         "all": 1,
     }
     assert _nothing_to_do(finished)
@@ -396,6 +429,7 @@ def test_a_damaged_run_directory_reschedules_its_job(finished_copy: Path, damage
         "train": 1,
         "plot_setting": 1,
         "summarize_grid": 1,
+        "paper_outputs": 1,
         "all": 1,
     }
     run_snakemake(finished_copy)
@@ -414,7 +448,8 @@ def test_a_corrupted_data_file_fails_the_train_job_naming_the_checksums(
     blob = bytearray(images.read_bytes())
     blob[len(blob) // 2] ^= 0xFF  # same size, one byte flipped
     images.write_bytes(bytes(blob))
-    done = run_snakemake(finished_copy, "--forcerun", "train", check=False)
+    # --keep-going: every train job runs and fails, whichever the scheduler starts first
+    done = run_snakemake(finished_copy, "--forcerun", "train", "--keep-going", check=False)
     assert done.returncode != 0
     name = setting_names(config)[0]
     log = (finished_copy / results_layout(config).log("train", name)).read_text()

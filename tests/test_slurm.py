@@ -207,7 +207,9 @@ def test_every_cluster_rule_declares_its_resources(tmp_path: Path) -> None:
     done = run_snakemake(workdir, "--dry-run", "--forceall")
     jobs = planned_jobs(done.stdout + done.stderr)
     assert (
-        jobs.keys() == {"build_extension", "train", "plot_setting", "summarize_grid"} | LOCAL_RULES
+        jobs.keys()
+        == {"build_extension", "train", "plot_setting", "summarize_grid", "paper_outputs"}
+        | LOCAL_RULES
     )
     for rule, job in jobs.items():
         if rule not in LOCAL_RULES:
