@@ -84,6 +84,16 @@ def test_layout_and_setting_load_neither_torch_nor_the_extension() -> None:
     assert done.stdout.strip() == "[]"
 
 
+def test_the_extension_imports_on_its_own() -> None:
+    """``import lenet_cpp._C`` in a fresh interpreter loads torch first (it links libtorch)."""
+    code = "import lenet_cpp._C as c, sys; print(c.train.__name__, 'torch' in sys.modules)"
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["train", "True"]
+
+
 def test_the_package_exposes_the_extension_lazily() -> None:
     assert lenet_cpp.train is _C.train and lenet_cpp.LeNet5 is _C.LeNet5
     assert set(lenet_cpp.__all__) - {"__version__"} <= set(dir(lenet_cpp))
