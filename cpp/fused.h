@@ -44,7 +44,8 @@ static_assert(kParameters == 61706, "LeNet-5 (this variant) has 61,706 parameter
 // splits over two threads.
 inline constexpr int64_t kShardImages = kernels::kLanes;
 
-// Module parameters <-> flat layout (float32, CPU).
+// Module parameters <-> flat layout (float32, CPU). The functions below take architecture
+// "lenet5-1998" too and hand it to fused1998.h (its own flat layout).
 torch::Tensor pack(const LeNet5Impl& model);
 void unpack(const torch::Tensor& params, LeNet5Impl& model);
 
@@ -87,7 +88,7 @@ class Trainer {
   kernels::LossTotals step(const float* images, const int64_t* labels, int64_t batch);
 
   // The gradient of the batch's mean loss at the current parameters, without an update:
-  // [kParameters] in the flat layout, valid until the next call.
+  // [parameters] in the flat layout, valid until the next call.
   torch::Tensor gradient(const float* images, const int64_t* labels, int64_t batch);
 
   // Copy the current parameters into `model`.

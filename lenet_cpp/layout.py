@@ -25,7 +25,10 @@ from pathlib import Path
 from typing import Literal
 
 __all__ = [
+    "ARCHITECTURES",
     "DATA_MANIFEST",
+    "DEFAULT_ARCHITECTURE",
+    "DEFAULT_OUTPUT",
     "EPOCHS_FILE",
     "FIGURE_FORMATS",
     "GRID_FIGURES",
@@ -34,6 +37,7 @@ __all__ = [
     "METRICS_FILE",
     "MNIST_FILES",
     "MODEL_FILE",
+    "OUTPUTS",
     "PARTIAL_SUFFIX",
     "PREDICTIONS_FILE",
     "PROGRESS_EVERY",
@@ -73,7 +77,15 @@ GRID_KEYS: tuple[str, ...] = (
     "batch_size",
     "momentum",
     "weight_decay",
+    "architecture",
+    "output",
 )
+#: The networks (``lenet_cpp.train(architecture=...)``): today's LeNet-5 (the default) and the
+#: 1998 paper's; and their outputs (``output=...``; "rbf" only for "lenet5-1998").
+ARCHITECTURES: tuple[str, ...] = ("lenet5", "lenet5-1998")
+OUTPUTS: tuple[str, ...] = ("softmax", "rbf")
+DEFAULT_ARCHITECTURE = ARCHITECTURES[0]
+DEFAULT_OUTPUT = OUTPUTS[0]
 #: Optimiser steps between progress reports (and checks for Ctrl-C / cancellation).
 PROGRESS_EVERY = 100
 
@@ -101,14 +113,23 @@ def setting_name(
     batch_size: int,
     momentum: float,
     weight_decay: float,
+    architecture: str = DEFAULT_ARCHITECTURE,
+    output: str = DEFAULT_OUTPUT,
 ) -> str:
     """Filesystem-safe name of a grid point (the pipeline's ``{setting}``); epochs excluded.
 
-    The keywords are ``GRID_KEYS``, so ``setting_name(**point)`` names a grid point.
+    The keywords are ``GRID_KEYS``, so ``setting_name(**point)`` names a grid point. A
+    non-default architecture or output is appended (``..._wd0_lenet5-1998_rbf``), so the names
+    of default settings stay as they were.
     """
+    extra = "".join(
+        f"_{value}"
+        for value, default in ((architecture, DEFAULT_ARCHITECTURE), (output, DEFAULT_OUTPUT))
+        if value != default
+    )
     return (
         f"{activation}_{pooling}_lr{_number(learning_rate)}_bs{batch_size}"
-        f"_mom{_number(momentum)}_wd{_number(weight_decay)}"
+        f"_mom{_number(momentum)}_wd{_number(weight_decay)}{extra}"
     )
 
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, TypedDict
 
-from .layout import GRID_KEYS, setting_name
+from .layout import DEFAULT_ARCHITECTURE, DEFAULT_OUTPUT, GRID_KEYS, setting_name
 
 if TYPE_CHECKING:
     import torch
@@ -35,6 +35,8 @@ class TrainKwargs(TypedDict):
     weight_decay: float
     activation: str
     pooling: str
+    architecture: str
+    output: str
 
 
 @dataclass(frozen=True)
@@ -48,12 +50,19 @@ class Hyperparameters:
     momentum: float = 0.0
     weight_decay: float = 0.0
     epochs: int = 1
+    architecture: str = DEFAULT_ARCHITECTURE
+    output: str = DEFAULT_OUTPUT
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.epochs < 0:
             raise ValueError(f"epochs must be >= 0, got {self.epochs}")
+        if self.output != DEFAULT_OUTPUT and self.architecture == DEFAULT_ARCHITECTURE:
+            raise ValueError(
+                f"output={self.output!r} needs architecture='lenet5-1998', "
+                f"got architecture={self.architecture!r}"
+            )
 
     @classmethod
     def field_names(cls) -> tuple[str, ...]:
@@ -85,6 +94,8 @@ class Hyperparameters:
             weight_decay=self.weight_decay,
             activation=self.activation,
             pooling=self.pooling,
+            architecture=self.architecture,
+            output=self.output,
         )
 
     def steps_per_epoch(self, n_train: int) -> int:
@@ -95,9 +106,15 @@ def grid_settings(grid: Mapping[str, Sequence[object]], epochs: int) -> dict[str
     """Setting name -> hyperparameters, for every combination of the grid's values.
 
     ``grid`` maps each of ``GRID_KEYS`` to its list of values (``momentum`` and
-    ``weight_decay`` default to ``[0.0]``).
+    ``weight_decay`` default to ``[0.0]``, ``architecture`` and ``output`` to the defaults).
     """
-    grid = {"momentum": [0.0], "weight_decay": [0.0], **grid}
+    grid = {
+        "momentum": [0.0],
+        "weight_decay": [0.0],
+        "architecture": [DEFAULT_ARCHITECTURE],
+        "output": [DEFAULT_OUTPUT],
+        **grid,
+    }
     settings = {}
     for values in itertools.product(*(grid[key] for key in GRID_KEYS)):
         hp = Hyperparameters.from_mapping(
