@@ -160,8 +160,10 @@ Trainer::Trainer(const LeNet5Impl& model, const SgdOptions& sgd)
 kernels::LossTotals Trainer::accumulate(const float* images, const int64_t* labels,
                                         int64_t batch) {
   const int64_t shards = (batch + kShard - 1) / kShard;
-  const int64_t count = params_.numel();
-  if (grads_.numel() < shards * count) grads_ = torch::empty({shards, count}, torch::kFloat32);
+  const int64_t parameters = params_.numel();
+  if (grads_.numel() < shards * parameters) {
+    grads_ = torch::empty({shards, parameters}, torch::kFloat32);
+  }
   shard_totals_.assign(static_cast<size_t>(shards), {});
 
   const float* params = params_.data_ptr<float>();
@@ -171,9 +173,11 @@ kernels::LossTotals Trainer::accumulate(const float* images, const int64_t* labe
     const int64_t count = std::min(kShard, batch - first);
     shard_totals_[static_cast<size_t>(shard)] = forward_backward(
         params, options_, images + first * 784, labels + first, count, batch,
-        workspaces_[static_cast<size_t>(worker)], grads + shard * count);
+        workspaces_[static_cast<size_t>(worker)], grads + shard * parameters);
   });
-  for (int64_t shard = 1; shard < shards; ++shard) kernels::add(grads, grads + shard * count, count);
+  for (int64_t shard = 1; shard < shards; ++shard) {
+    kernels::add(grads, grads + shard * parameters, parameters);
+  }
 
   kernels::LossTotals totals;
   for (const auto& shard : shard_totals_) {
