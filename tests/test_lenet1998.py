@@ -270,3 +270,40 @@ def test_options_are_checked_at_the_boundary():
         lenet_cpp.train(images, labels, 1, 0.1, output="rbf")
     with pytest.raises(ValueError, match=message):
         lenet_cpp.LeNet5(output="rbf")
+
+
+# ---------------------------------------------------------------- the pipeline's options
+
+
+def test_setting_names_keep_the_defaults_and_name_the_architecture():
+    from lenet_cpp.setting import Hyperparameters, grid_settings
+
+    assert Hyperparameters().name == "relu_max_lr0.01_bs64_mom0_wd0"
+    assert Hyperparameters(architecture=ARCH).name == "relu_max_lr0.01_bs64_mom0_wd0_lenet5-1998"
+    paper = Hyperparameters(architecture=ARCH, output="rbf")
+    assert paper.name == "relu_max_lr0.01_bs64_mom0_wd0_lenet5-1998_rbf"
+    assert paper.train_kwargs()["architecture"] == ARCH and paper.train_kwargs()["output"] == "rbf"
+    with pytest.raises(ValueError, match="output='rbf' needs architecture='lenet5-1998'"):
+        Hyperparameters(output="rbf")
+    grid = {"activation": ["tanh"], "pooling": ["avg"], "learning_rate": [0.1], "batch_size": [8]}
+    names = list(grid_settings({**grid, "architecture": ["lenet5", ARCH]}, epochs=1))
+    assert names == ["tanh_avg_lr0.1_bs8_mom0_wd0", "tanh_avg_lr0.1_bs8_mom0_wd0_lenet5-1998"]
+
+
+def test_the_lecun1998_config_passes_the_schema():
+    from pathlib import Path
+
+    import yaml
+    from snakemake.utils import validate
+
+    from lenet_cpp.setting import grid_settings
+
+    root = Path(__file__).resolve().parents[1]
+    config = yaml.safe_load((root / "config.yaml").read_text())
+    config.update(yaml.safe_load((root / "config" / "lecun1998.yaml").read_text()))
+    validate(config, str(root / "schemas" / "config.schema.yaml"))
+    (hp,) = grid_settings(config["grid"], config["epochs"]).values()
+    assert (hp.architecture, hp.output, hp.epochs, len(config["seeds"])) == (ARCH, "rbf", 20, 3)
+    config["grid"]["architecture"] = ["lenet6"]
+    with pytest.raises(Exception, match="lenet6"):
+        validate(config, str(root / "schemas" / "config.schema.yaml"))
