@@ -1,7 +1,7 @@
 // The LeNet-5 of LeCun, Bottou, Bengio and Haffner (1998), "Gradient-based learning applied to
-// document recognition", as libtorch layers (architecture "lenet5-1998"; ../shared facts in
-// README "The 1998 network"). LeNet5Impl (lenet.h) owns them and registers them under the
-// paper's layer names, so its parameters are c1.weight, s2.coefficient, ..., f6.bias[, output.*].
+// document recognition", as libtorch layers (architecture "lenet5-1998"; README "The 1998
+// network" lists the choices the paper leaves open). LeNet5Impl (lenet.h) owns them and registers
+// them under the paper's layer names: c1.weight, s2.coefficient, ..., f6.bias[, output.*].
 //
 // Input [N,1,28,28] zero-padded by 2 (the 32x32 input of the paper; zero is the mean intensity
 // of the normalised images, as for today's conv1) -> C1 conv 5x5 6@28x28 -> S2 -> C3 conv 5x5
