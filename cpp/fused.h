@@ -71,7 +71,7 @@ class Workspace {
 void forward(const float* params, const LeNet5Options& options, const float* images,
              int64_t count, Workspace& ws);
 
-// Forward and backward pass of one shard. Writes into `grad` (kParameters floats) the gradient
+// Forward and backward pass of one shard. Writes into `grad` (the flat layout) the gradient
 // of the summed loss of the shard divided by `batch` (the whole batch's size).
 kernels::LossTotals forward_backward(const float* params, const LeNet5Options& options,
                                      const float* images, const int64_t* labels, int64_t count,
@@ -112,7 +112,7 @@ class Trainer {
   SgdOptions sgd_;
   torch::Tensor params_;
   torch::Tensor momentum_;
-  torch::Tensor grads_;  // [shards, kParameters]
+  torch::Tensor grads_;  // [shards, parameters of the flat layout]
   ShardPool pool_;
   std::vector<Workspace> workspaces_;  // one per worker
   std::vector<kernels::LossTotals> shard_totals_;
