@@ -6,6 +6,7 @@
 // signals (Ctrl-C).
 #include "atomic_file.h"
 #include "lenet.h"
+#include "lenet1998.h"
 #include "trainer.h"
 
 #include <torch/csrc/autograd/python_variable.h>
@@ -171,7 +172,7 @@ lenet::Kernels checked_kernels(const std::optional<std::string>& kernels, const 
 }
 
 lenet::Kernels kernels_for(const lenet::LeNet5Impl& model, const std::optional<std::string>& kernels) {
-  return checked_kernels(kernels, model.conv1->weight.device());
+  return checked_kernels(kernels, model.device());
 }
 
 // A str or os.PathLike -> its path string.
@@ -182,10 +183,17 @@ std::string checked_path(const py::handle& path, const char* name) {
   return py::module_::import("os").attr("fspath")(path).cast<std::string>();
 }
 
-lenet::LeNet5 new_model(const std::string& activation, const std::string& pooling, uint64_t seed) {
+lenet::LeNet5Options model_options(const std::string& activation, const std::string& pooling,
+                                   const std::string& architecture, const std::string& output) {
   lenet::LeNet5Options options;
   options.activation = checked_choice<lenet::Activation>(lenet::parse_activation, activation);
   options.pooling = checked_choice<lenet::Pooling>(lenet::parse_pooling, pooling);
+  options.architecture = checked_choice<lenet::Architecture>(lenet::parse_architecture, architecture);
+  options.output = checked_choice<lenet::Output>(lenet::parse_output, output);
+  return options;
+}
+
+lenet::LeNet5 new_model(const lenet::LeNet5Options& options, uint64_t seed) {
   return lenet::LeNet5(options, at::make_generator<at::CPUGeneratorImpl>(seed));
 }
 
@@ -236,6 +244,8 @@ void save_model(const lenet::LeNet5Impl& model, const std::string& path) {
   payload["version"] = kFileVersion;
   payload["activation"] = lenet::to_string(model.options().activation);
   payload["pooling"] = lenet::to_string(model.options().pooling);
+  payload["architecture"] = lenet::to_string(model.options().architecture);
+  payload["output"] = lenet::to_string(model.options().output);
   py::dict tensors;
   for (const auto& item : model.named_parameters()) {
     tensors[py::str(item.key())] = item.value().detach().cpu();
@@ -271,7 +281,14 @@ lenet::LeNet5 load_model(const std::string& path) {
   if (!payload.contains("state_dict") || !py::isinstance<py::dict>(payload["state_dict"])) {
     throw not_ours("no 'state_dict' dict");
   }
-  auto model = new_model(text("activation"), text("pooling"), 0);
+  // files written before architecture/output existed hold today's network
+  const auto text_or = [&](const char* key, const char* absent) {
+    return payload.contains(key) ? text(key) : std::string(absent);
+  };
+  auto model = new_model(model_options(text("activation"), text("pooling"),
+                                       text_or("architecture", "lenet5"),
+                                       text_or("output", "softmax")),
+                         0);
   load_state_dict(*model, payload["state_dict"].cast<py::dict>());
   return model;
 }
@@ -356,16 +373,42 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   py::class_<lenet::LeNet5Impl, std::shared_ptr<lenet::LeNet5Impl>>(m, "LeNet5",
                                                                     "LeNet-5 implemented in libtorch.")
       .def(py::init([](const std::string& activation, const std::string& pooling,
-                       const py::object& seed) {
-             return new_model(activation, pooling, checked_seed(seed)).ptr();
+                       const py::object& seed, const std::string& architecture,
+                       const std::string& output) {
+             return new_model(model_options(activation, pooling, architecture, output),
+                              checked_seed(seed))
+                 .ptr();
            }),
-           py::arg("activation") = "relu", py::arg("pooling") = "max", py::arg("seed") = 0)
+           py::arg("activation") = "relu", py::arg("pooling") = "max", py::arg("seed") = 0,
+           py::kw_only(), py::arg("architecture") = "lenet5", py::arg("output") = "softmax")
       .def_property_readonly("activation",
                              [](const lenet::LeNet5Impl& m) { return lenet::to_string(m.options().activation); })
       .def_property_readonly("pooling",
                              [](const lenet::LeNet5Impl& m) { return lenet::to_string(m.options().pooling); })
+      .def_property_readonly("architecture",
+                             [](const lenet::LeNet5Impl& m) { return lenet::to_string(m.options().architecture); })
+      .def_property_readonly("output",
+                             [](const lenet::LeNet5Impl& m) { return lenet::to_string(m.options().output); })
+      .def_property_readonly(
+          "parameter_counts",
+          [](const lenet::LeNet5Impl& m) {
+            py::dict out;
+            for (const auto& [layer, count] : m.parameter_counts()) out[py::str(layer)] = count;
+            return out;
+          },
+          "Trainable parameters per layer, in layer order (lenet5-1998: C3 without its "
+          "non-connected weights).")
+      .def_property_readonly(
+          "rbf_codes",
+          [](const lenet::LeNet5Impl& m) -> py::object {
+            const auto* net = m.lenet1998();
+            if (net == nullptr || !net->codes.defined()) return py::none();
+            return py::cast(net->codes.detach().cpu().clone());
+          },
+          "The fixed +-1 codes [10,84] of the RBF output (None without one): bit 0 of the "
+          "32-bit draws of an mt19937 seeded 1998, in row order.")
       .def_property_readonly("device",
-                             [](const lenet::LeNet5Impl& m) { return m.conv1->weight.device().str(); })
+                             [](const lenet::LeNet5Impl& m) { return m.device().str(); })
       .def(
           "to",
           [](lenet::LeNet5Impl& model, const std::string& device) {
@@ -427,7 +470,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
             return out;
           },
           py::arg("images"), py::arg("targets"), py::kw_only(), py::arg("kernels") = py::none(),
-          "Gradient of the mean cross-entropy for every parameter, by name (for gradient checks).")
+          "Gradient of the mean loss (cross-entropy; lenet5-1998 with rbf: the paper's) for every parameter, by name (for gradient checks).")
       .def("state_dict", &state_dict, "Parameters by name, as detached tensors (shared storage).")
       .def("load_state_dict", &load_state_dict, py::arg("state_dict"),
            "Copy parameters in; keys and shapes must match exactly.")
@@ -437,14 +480,20 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
             save_model(model, checked_path(path, "path"));
           },
           py::arg("path"),
-           "Write a torch.save-compatible file (a dict with 'activation', 'pooling', 'state_dict').")
+           "Write a torch.save-compatible file (a dict with 'activation', 'pooling', "
+           "'architecture', 'output', 'state_dict').")
       .def_static(
           "load", [](const std::string& path) { return load_model(path).ptr(); }, py::arg("path"),
           "Read a file written by save(); the model comes back on the CPU.")
       .def("__repr__", [](const lenet::LeNet5Impl& m) {
-        return "LeNet5(activation='" + lenet::to_string(m.options().activation) + "', pooling='" +
-               lenet::to_string(m.options().pooling) + "', device='" + m.conv1->weight.device().str() +
-               "')";
+        const auto& options = m.options();
+        const auto architecture = options.architecture == lenet::Architecture::LeNet5
+                                      ? std::string()
+                                      : "', architecture='" + lenet::to_string(options.architecture) +
+                                            "', output='" + lenet::to_string(options.output);
+        return "LeNet5(activation='" + lenet::to_string(options.activation) + "', pooling='" +
+               lenet::to_string(options.pooling) + architecture + "', device='" +
+               m.device().str() + "')";
       });
 
   py::class_<lenet::TrainResult>(m, "TrainResult", "What train() returns.")
@@ -479,7 +528,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
          const std::string& pooling, const py::object& seed, int threads, const std::string& device,
          const std::optional<std::string>& kernels, const py::object& test_data,
          const py::object& test_targets, const py::object& progress, int64_t progress_every,
-         const py::object& checkpoint, const std::string& on_divergence) {
+         const py::object& checkpoint, const std::string& on_divergence,
+         const std::string& architecture, const std::string& output) {
         if (!progress.is_none() && !PyCallable_Check(progress.ptr())) {
           throw py::type_error("progress must be a callable or None, got " + type_name(progress));
         }
@@ -493,8 +543,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         options.epochs = epochs;
         options.batch_size = batch_size;
         options.sgd = {learning_rate, momentum, weight_decay};
-        options.model.activation = checked_choice<lenet::Activation>(lenet::parse_activation, activation);
-        options.model.pooling = checked_choice<lenet::Pooling>(lenet::parse_pooling, pooling);
+        options.model = model_options(activation, pooling, architecture, output);
         options.seed = checked_seed(seed);
         options.threads = threads;
         options.device = checked_device(device);
@@ -526,6 +575,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
       py::arg("test_data") = py::none(), py::arg("test_targets") = py::none(),
       py::arg("progress") = py::none(), py::arg("progress_every") = 100,
       py::arg("checkpoint") = py::none(), py::arg("on_divergence") = "raise",
+      py::arg("architecture") = "lenet5", py::arg("output") = "softmax",
       R"doc(Train a fresh LeNet-5 with minibatch SGD (shuffled every epoch) and return a TrainResult.
 
 The loop runs in C++ with the GIL released. Every `progress_every` steps the GIL is taken back to
@@ -539,5 +589,8 @@ All randomness (initialisation, shuffling) comes from `seed` alone.
 the state is saved there atomically after every epoch, and a later call with the same options and
 data resumes from it, bit-identical to an uninterrupted run (another run's file is refused).
 `on_divergence`: "raise" stops at the first non-finite step loss with TrainingDiverged (a
-FloatingPointError); "continue" trains on and reports the step in `diverged_at_step`.)doc");
+FloatingPointError); "continue" trains on and reports the step in `diverged_at_step`.
+`architecture`: "lenet5" (today's network) or "lenet5-1998" (the paper's: trainable subsampling,
+partial C3, scaled tanh; `activation` and `pooling` do not apply to it); `output`: "softmax" or,
+for lenet5-1998, "rbf" (the paper's Euclidean RBF units and loss).)doc");
 }

@@ -65,7 +65,9 @@ std::string fingerprint(const TrainOptions& options, const Dataset& train,
       << " momentum=" << exact(options.sgd.momentum)
       << " weight_decay=" << exact(options.sgd.weight_decay)
       << " activation=" << to_string(options.model.activation)
-      << " pooling=" << to_string(options.model.pooling) << " seed=" << options.seed
+      << " pooling=" << to_string(options.model.pooling)
+      << " architecture=" << to_string(options.model.architecture)
+      << " output=" << to_string(options.model.output) << " seed=" << options.seed
       << " kernels=" << to_string(options.kernels) << " device=" << options.device.type()
       << "; data=" << std::hex << hash;
   return out.str();

@@ -1,5 +1,7 @@
 #include "fused.h"
 
+#include "fused1998.h"
+
 #include <ATen/Parallel.h>
 
 #include <algorithm>
@@ -39,6 +41,7 @@ const float* weights(const float* params, const ParamBlock& layer) { return para
 }  // namespace
 
 torch::Tensor pack(const LeNet5Impl& model) {
+  if (model.lenet1998() != nullptr) return fused1998::pack(model);
   torch::NoGradGuard no_grad;
   auto params = torch::empty({kParameters}, torch::kFloat32);
   for (const auto& [layer, module] : layers(model)) {
@@ -50,6 +53,7 @@ torch::Tensor pack(const LeNet5Impl& model) {
 }
 
 void unpack(const torch::Tensor& params, LeNet5Impl& model) {
+  if (model.lenet1998() != nullptr) return fused1998::unpack(params, model);
   torch::NoGradGuard no_grad;
   for (const auto& [layer, module] : layers(model)) {
     const auto m = matrix(params, layer);
@@ -85,6 +89,9 @@ Workspace::Workspace() {
 
 void forward(const float* params, const LeNet5Options& options, const float* images,
              int64_t count, Workspace& ws) {
+  if (options.architecture == Architecture::LeNet5_1998) {
+    return fused1998::forward(params, options.output, images, count, ws);
+  }
   const auto act = options.activation;
   const auto pool = options.pooling;
   kernels::load_images(images, count, ws.x);
@@ -106,6 +113,10 @@ void forward(const float* params, const LeNet5Options& options, const float* ima
 kernels::LossTotals forward_backward(const float* params, const LeNet5Options& options,
                                      const float* images, const int64_t* labels, int64_t count,
                                      int64_t batch, Workspace& ws, float* grad) {
+  if (options.architecture == Architecture::LeNet5_1998) {
+    return fused1998::forward_backward(params, options.output, images, labels, count, batch, ws,
+                                       grad);
+  }
   const auto act = options.activation;
   const auto pool = options.pooling;
   forward(params, options, images, count, ws);
@@ -142,15 +153,16 @@ kernels::LossTotals forward_backward(const float* params, const LeNet5Options& o
 
 Trainer::Trainer(const LeNet5Impl& model, const SgdOptions& sgd)
     : options_(model.options()), sgd_(sgd), params_(pack(model)),
-      momentum_(torch::zeros({kParameters}, torch::kFloat32)),
+      momentum_(torch::zeros({params_.numel()}, torch::kFloat32)),
       pool_(at::get_num_threads()),
       workspaces_(static_cast<size_t>(pool_.workers())) {}
 
 kernels::LossTotals Trainer::accumulate(const float* images, const int64_t* labels,
                                         int64_t batch) {
   const int64_t shards = (batch + kShard - 1) / kShard;
-  if (grads_.numel() < shards * kParameters) {
-    grads_ = torch::empty({shards, kParameters}, torch::kFloat32);
+  const int64_t parameters = params_.numel();
+  if (grads_.numel() < shards * parameters) {
+    grads_ = torch::empty({shards, parameters}, torch::kFloat32);
   }
   shard_totals_.assign(static_cast<size_t>(shards), {});
 
@@ -161,10 +173,10 @@ kernels::LossTotals Trainer::accumulate(const float* images, const int64_t* labe
     const int64_t count = std::min(kShard, batch - first);
     shard_totals_[static_cast<size_t>(shard)] = forward_backward(
         params, options_, images + first * 784, labels + first, count, batch,
-        workspaces_[static_cast<size_t>(worker)], grads + shard * kParameters);
+        workspaces_[static_cast<size_t>(worker)], grads + shard * parameters);
   });
   for (int64_t shard = 1; shard < shards; ++shard) {
-    kernels::add(grads, grads + shard * kParameters, kParameters);
+    kernels::add(grads, grads + shard * parameters, parameters);
   }
 
   kernels::LossTotals totals;
@@ -178,7 +190,7 @@ kernels::LossTotals Trainer::accumulate(const float* images, const int64_t* labe
 kernels::LossTotals Trainer::step(const float* images, const int64_t* labels, int64_t batch) {
   const auto totals = accumulate(images, labels, batch);
   kernels::sgd(params_.data_ptr<float>(), momentum_.data_ptr<float>(), grads_.data_ptr<float>(),
-               kParameters, static_cast<float>(sgd_.learning_rate),
+               params_.numel(), static_cast<float>(sgd_.learning_rate),
                static_cast<float>(sgd_.momentum), static_cast<float>(sgd_.weight_decay),
                first_step_);
   first_step_ = false;
@@ -191,11 +203,12 @@ torch::Tensor Trainer::gradient(const float* images, const int64_t* labels, int6
 }
 
 void Trainer::restore(const State& state) {
-  TORCH_CHECK_VALUE(state.params.numel() == kParameters && state.momentum.numel() == kParameters,
-                    "a fused trainer state holds ", kParameters, " parameters and buffers, got ",
+  const int64_t count = params_.numel();
+  TORCH_CHECK_VALUE(state.params.numel() == count && state.momentum.numel() == count,
+                    "a fused trainer state holds ", count, " parameters and buffers, got ",
                     state.params.numel(), " and ", state.momentum.numel());
-  params_.copy_(state.params.reshape({kParameters}));
-  momentum_.copy_(state.momentum.reshape({kParameters}));
+  params_.copy_(state.params.reshape({count}));
+  momentum_.copy_(state.momentum.reshape({count}));
   first_step_ = state.first_step;
 }
 
@@ -252,7 +265,8 @@ Scores score(const LeNet5Impl& model, const torch::Tensor& images, const torch::
   for_each_shard(model, images, [&](int64_t first, int64_t count, Workspace& ws) {
     if (with_loss) {
       shard_loss[static_cast<size_t>(first / kShard)] =
-          kernels::softmax_cross_entropy(ws.logits, label + first, count, 0.0F, ws.dlogits)
+          fused1998::loss(model.options().output, ws.logits, label + first, count, 0.0F,
+                          ws.dlogits)
               .loss_sum;
     }
     for (int64_t i = 0; i < count; ++i) {

@@ -44,7 +44,8 @@ static_assert(kParameters == 61706, "LeNet-5 (this variant) has 61,706 parameter
 // splits over two threads.
 inline constexpr int64_t kShardImages = kernels::kLanes;
 
-// Module parameters <-> flat layout (float32, CPU).
+// Module parameters <-> flat layout (float32, CPU). The functions below take architecture
+// "lenet5-1998" too and hand it to fused1998.h (its own flat layout).
 torch::Tensor pack(const LeNet5Impl& model);
 void unpack(const torch::Tensor& params, LeNet5Impl& model);
 
@@ -70,7 +71,7 @@ class Workspace {
 void forward(const float* params, const LeNet5Options& options, const float* images,
              int64_t count, Workspace& ws);
 
-// Forward and backward pass of one shard. Writes into `grad` (kParameters floats) the gradient
+// Forward and backward pass of one shard. Writes into `grad` (the flat layout) the gradient
 // of the summed loss of the shard divided by `batch` (the whole batch's size).
 kernels::LossTotals forward_backward(const float* params, const LeNet5Options& options,
                                      const float* images, const int64_t* labels, int64_t count,
@@ -87,7 +88,7 @@ class Trainer {
   kernels::LossTotals step(const float* images, const int64_t* labels, int64_t batch);
 
   // The gradient of the batch's mean loss at the current parameters, without an update:
-  // [kParameters] in the flat layout, valid until the next call.
+  // [parameters] in the flat layout, valid until the next call.
   torch::Tensor gradient(const float* images, const int64_t* labels, int64_t batch);
 
   // Copy the current parameters into `model`.
@@ -111,7 +112,7 @@ class Trainer {
   SgdOptions sgd_;
   torch::Tensor params_;
   torch::Tensor momentum_;
-  torch::Tensor grads_;  // [shards, kParameters]
+  torch::Tensor grads_;  // [shards, parameters of the flat layout]
   ShardPool pool_;
   std::vector<Workspace> workspaces_;  // one per worker
   std::vector<kernels::LossTotals> shard_totals_;

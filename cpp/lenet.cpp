@@ -1,5 +1,7 @@
 #include "lenet.h"
 
+#include "lenet1998.h"
+
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <cmath>
@@ -14,6 +16,12 @@ LayerImpl::LayerImpl(std::vector<int64_t> weight_shape) {
 }
 
 LeNet5Impl::LeNet5Impl(LeNet5Options options, at::Generator generator) : options_(options) {
+  check_model_options(options);
+  if (options.architecture == Architecture::LeNet5_1998) {
+    lenet1998_ = std::make_shared<Lenet1998Layers>(*this, options.output);
+    reset_parameters(std::move(generator));
+    return;
+  }
   conv1 = register_module("conv1", Layer(std::vector<int64_t>{6, 1, 5, 5}));
   conv2 = register_module("conv2", Layer(std::vector<int64_t>{16, 6, 5, 5}));
   fc1 = register_module("fc1", Layer(std::vector<int64_t>{120, 16 * 5 * 5}));
@@ -31,6 +39,7 @@ torch::Tensor LeNet5Impl::pool(const torch::Tensor& x) const {
 }
 
 torch::Tensor LeNet5Impl::forward(const torch::Tensor& x) {
+  if (lenet1998_) return lenet1998_->forward(x);
   auto h = pool(activate(torch::conv2d(x, conv1->weight, conv1->bias, 1, 2)));
   h = pool(activate(torch::conv2d(h, conv2->weight, conv2->bias)));
   h = h.flatten(1);
@@ -39,12 +48,30 @@ torch::Tensor LeNet5Impl::forward(const torch::Tensor& x) {
   return torch::linear(h, fc3->weight, fc3->bias);
 }
 
-namespace {
+torch::Tensor LeNet5Impl::loss(const torch::Tensor& scores, const torch::Tensor& labels,
+                               bool sum) const {
+  if (lenet1998_) return lenet1998_->loss(scores, labels, sum);
+  namespace F = torch::nn::functional;
+  if (sum) return F::cross_entropy(scores, labels, F::CrossEntropyFuncOptions().reduction(torch::kSum));
+  return F::cross_entropy(scores, labels);
+}
 
-// Fills `tensor` with draws uniform in [-bound, bound) from the low 24 bits of the generator's
-// 32-bit output, in element order, with our own arithmetic: ATen's uniform_ kernel differs by
-// CPU capability (ATEN_CPU_CAPABILITY), which would change the initial weights from one CPU to
-// another. lenet_cpp.reference.cpp_like_init draws the same numbers in Python.
+torch::Device LeNet5Impl::device() const { return parameters().front().device(); }
+
+std::vector<std::pair<std::string, int64_t>> LeNet5Impl::parameter_counts() const {
+  if (lenet1998_) return lenet1998_->parameter_counts();
+  std::vector<std::pair<std::string, int64_t>> counts;
+  for (const auto& child : named_children()) {
+    int64_t count = 0;
+    for (const auto& parameter : child.value()->parameters()) count += parameter.numel();
+    counts.emplace_back(child.key(), count);
+  }
+  return counts;
+}
+
+// Draws from the low 24 bits of the generator's 32-bit output, in element order, with our own
+// arithmetic: ATen's uniform_ kernel differs by CPU capability (ATEN_CPU_CAPABILITY), which
+// would change the initial weights from one CPU to another.
 void fill_uniform(torch::Tensor& tensor, double bound, at::Generator& generator) {
   auto values = torch::empty(tensor.sizes(), torch::kFloat32);
   float* out = values.data_ptr<float>();
@@ -59,10 +86,12 @@ void fill_uniform(torch::Tensor& tensor, double bound, at::Generator& generator)
   tensor.copy_(values);
 }
 
-}  // namespace
-
 void LeNet5Impl::reset_parameters(at::Generator generator) {
   torch::NoGradGuard no_grad;
+  if (lenet1998_) {
+    lenet1998_->reset_parameters(generator);
+    return;
+  }
   for (auto* layer : {&conv1, &conv2, &fc1, &fc2, &fc3}) {
     auto& weight = (*layer)->weight;
     const double bound = 1.0 / std::sqrt(static_cast<double>(weight[0].numel()));  // 1/sqrt(fan_in)

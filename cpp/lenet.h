@@ -6,9 +6,14 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
 #include <vector>
 
 namespace lenet {
+
+class Lenet1998Layers;  // lenet1998.h
 
 // The learnable weight and bias of one conv or linear layer (registered as "weight"/"bias").
 // Unlike torch::nn::Conv2d/Linear it draws no random numbers when built: LeNet5 initialises
@@ -25,6 +30,7 @@ TORCH_MODULE(Layer);
 // Input: float [N, 1, 28, 28], output: logits [N, 10]. Parameter names match lenet_cpp.reference.LeNet5.
 // forward() is plain libtorch (autograd, any device); the fused CPU path lives in fused.h and
 // the trainer picks between them.
+// With architecture "lenet5-1998" the module holds the 1998 network instead (lenet1998.h).
 class LeNet5Impl : public torch::nn::Module {
  public:
   LeNet5Impl(LeNet5Options options, at::Generator generator);
@@ -38,6 +44,17 @@ class LeNet5Impl : public torch::nn::Module {
 
   const LeNet5Options& options() const { return options_; }
 
+  // The loss of forward()'s scores: mean (or summed) cross-entropy; the 1998 network's own loss
+  // for architecture "lenet5-1998" (Lenet1998Layers::loss).
+  torch::Tensor loss(const torch::Tensor& scores, const torch::Tensor& labels,
+                     bool sum = false) const;
+  // Where the parameters are.
+  torch::Device device() const;
+  // Trainable parameters per layer, in layer order (module name, count).
+  std::vector<std::pair<std::string, int64_t>> parameter_counts() const;
+  // The layers of architecture "lenet5-1998" (nullptr for "lenet5", whose layers are conv1..fc3).
+  const Lenet1998Layers* lenet1998() const { return lenet1998_.get(); }
+
   Layer conv1{nullptr};
   Layer conv2{nullptr};
   Layer fc1{nullptr};
@@ -49,7 +66,12 @@ class LeNet5Impl : public torch::nn::Module {
   torch::Tensor pool(const torch::Tensor& x) const;
 
   LeNet5Options options_;
+  std::shared_ptr<Lenet1998Layers> lenet1998_;
 };
 TORCH_MODULE(LeNet5);
+
+// Fills `tensor` with draws uniform in [-bound, bound) from `generator`, with our own arithmetic
+// (the same bits on every CPU; lenet_cpp.reference.cpp_like_init draws the same numbers).
+void fill_uniform(torch::Tensor& tensor, double bound, at::Generator& generator);
 
 }  // namespace lenet

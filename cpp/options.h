@@ -2,6 +2,8 @@
 // the model share them without depending on each other.
 #pragma once
 
+#include "architecture.h"
+
 #include <string>
 
 namespace lenet {
@@ -24,6 +26,9 @@ std::string to_string(Kernels kernels);
 struct LeNet5Options {
   Activation activation = Activation::ReLU;
   Pooling pooling = Pooling::Max;
+  // lenet5-1998 has its own squashing and subsampling: activation and pooling do not apply.
+  Architecture architecture = Architecture::LeNet5;
+  Output output = Output::Softmax;  // "rbf" needs lenet5-1998
 };
 
 // torch::optim::SGD's options (dampening 0, no Nesterov), used by both paths.

@@ -3,6 +3,7 @@
 #include "checkpoint.h"
 #include "fused.h"
 #include "kernels.h"
+#include "lenet1998.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
@@ -66,6 +67,7 @@ void validate(const TrainOptions& options) {
   TORCH_CHECK_VALUE(options.kernels == Kernels::Libtorch || options.device.is_cpu(),
                     "kernels='fused' runs on the CPU only; use kernels='libtorch' on ",
                     options.device);
+  check_model_options(options.model);
 }
 
 TrainingDiverged::TrainingDiverged(int64_t step, int64_t epoch, double learning_rate, double loss)
@@ -104,9 +106,9 @@ IntraOpThreads::~IntraOpThreads() {
 namespace {
 
 void check_model_for(const LeNet5& model, Kernels kernels) {
-  TORCH_CHECK_VALUE(kernels == Kernels::Libtorch || model->conv1->weight.device().is_cpu(),
+  TORCH_CHECK_VALUE(kernels == Kernels::Libtorch || model->device().is_cpu(),
                     "kernels='fused' needs a CPU model; this one is on ",
-                    model->conv1->weight.device(), " (use kernels='libtorch')");
+                    model->device(), " (use kernels='libtorch')");
 }
 
 }  // namespace
@@ -115,7 +117,7 @@ torch::Tensor logits(LeNet5& model, const torch::Tensor& images, Kernels kernels
   check_model_for(model, kernels);
   torch::InferenceMode inference;
   if (kernels == Kernels::Fused) return fused::logits(*model, images);
-  return model->forward(images.to(model->conv1->weight.device()));
+  return model->forward(images.to(model->device()));
 }
 
 torch::Tensor predict(LeNet5& model, const torch::Tensor& images, int64_t batch_size,
@@ -152,12 +154,9 @@ Evaluation evaluate(LeNet5& model, const Dataset& data, int64_t batch_size, Kern
       loss_sum += scores.loss_sum;
       parts.push_back(scores.predictions);
     } else {
-      const auto device = model->conv1->weight.device();
+      const auto device = model->device();
       const auto out = model->forward(images.to(device));
-      loss_sum += torch::nn::functional::cross_entropy(
-                      out, labels.to(device),
-                      torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
-                      .item<double>();
+      loss_sum += model->loss(out, labels.to(device), /*sum=*/true).item<double>();
       parts.push_back(out.argmax(1).cpu());
     }
   }
@@ -187,9 +186,8 @@ std::vector<std::pair<std::string, torch::Tensor>> gradients(LeNet5& model, cons
     return out;
   }
   for (auto& parameter : model->parameters()) parameter.mutable_grad() = torch::Tensor();
-  const auto device = model->conv1->weight.device();
-  const auto loss = torch::nn::functional::cross_entropy(model->forward(data.images.to(device)),
-                                                         data.labels.to(device));
+  const auto device = model->device();
+  const auto loss = model->loss(model->forward(data.images.to(device)), data.labels.to(device));
   loss.backward();
   for (const auto& item : model->named_parameters()) {
     out.emplace_back(item.key(), item.value().grad().detach().cpu().clone());
@@ -241,7 +239,7 @@ class LibtorchStepper final : public Stepper {
   void step(const torch::Tensor& images, const torch::Tensor& labels) override {
     optimizer_.zero_grad();
     const auto logits = model_->forward(images);
-    const auto loss = torch::nn::functional::cross_entropy(logits, labels);
+    const auto loss = model_->loss(logits, labels);
     loss.backward();
     optimizer_.step();
     torch::NoGradGuard no_grad;

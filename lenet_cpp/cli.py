@@ -24,8 +24,12 @@ from typing import TYPE_CHECKING
 
 from .datasets import DATASET_NAMES, dataset_info
 from .layout import (
+    ARCHITECTURES,
     DATA_ROOT,
+    DEFAULT_ARCHITECTURE,
     DEFAULT_DATASET,
+    DEFAULT_OUTPUT,
+    OUTPUTS,
     PROGRESS_EVERY,
     SETTING_FIGURES,
     dataset_dir,
@@ -74,6 +78,18 @@ def _add_train_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--weight-decay", type=float, default=0.0, help="(%(default)s)")
     p.add_argument("--activation", choices=("relu", "tanh"), default="relu")
     p.add_argument("--pooling", choices=("max", "avg"), default="max")
+    p.add_argument(
+        "--architecture",
+        choices=ARCHITECTURES,
+        default=DEFAULT_ARCHITECTURE,
+        help="lenet5 (today's network) or lenet5-1998 (the 1998 paper's) (%(default)s)",
+    )
+    p.add_argument(
+        "--output",
+        choices=OUTPUTS,
+        default=DEFAULT_OUTPUT,
+        help="softmax, or rbf (the paper's RBF units; lenet5-1998 only) (%(default)s)",
+    )
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="seed replicates (0)")
     p.add_argument(
         "--threads",

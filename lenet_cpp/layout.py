@@ -26,9 +26,12 @@ from pathlib import Path
 from typing import Literal
 
 __all__ = [
+    "ARCHITECTURES",
     "DATA_MANIFEST",
     "DATA_ROOT",
+    "DEFAULT_ARCHITECTURE",
     "DEFAULT_DATASET",
+    "DEFAULT_OUTPUT",
     "EPOCHS_FILE",
     "FIGURE_FORMATS",
     "GRID_FIGURES",
@@ -37,6 +40,7 @@ __all__ = [
     "METRICS_FILE",
     "MNIST_FILES",
     "MODEL_FILE",
+    "OUTPUTS",
     "PAPER_FIGURES",
     "PAPER_FORMAT_CHOICES",
     "PAPER_TABLES",
@@ -92,7 +96,15 @@ GRID_KEYS: tuple[str, ...] = (
     "batch_size",
     "momentum",
     "weight_decay",
+    "architecture",
+    "output",
 )
+#: The networks (``lenet_cpp.train(architecture=...)``): today's LeNet-5 (the default) and the
+#: 1998 paper's; and their outputs (``output=...``; "rbf" only for "lenet5-1998").
+ARCHITECTURES: tuple[str, ...] = ("lenet5", "lenet5-1998")
+OUTPUTS: tuple[str, ...] = ("softmax", "rbf")
+DEFAULT_ARCHITECTURE = ARCHITECTURES[0]
+DEFAULT_OUTPUT = OUTPUTS[0]
 #: Optimiser steps between progress reports (and checks for Ctrl-C / cancellation).
 PROGRESS_EVERY = 100
 
@@ -121,17 +133,25 @@ def setting_name(
     batch_size: int,
     momentum: float,
     weight_decay: float,
+    architecture: str = DEFAULT_ARCHITECTURE,
+    output: str = DEFAULT_OUTPUT,
 ) -> str:
     """Filesystem-safe name of a grid point (the pipeline's ``{setting}``); epochs excluded.
 
-    The keywords are ``GRID_KEYS``, so ``setting_name(**point)`` names a grid point. Names
-    of the default dataset carry no dataset (``relu_max_lr0.01_bs64_mom0.9_wd0``), others
-    start with it (``fashion-mnist_relu_max_...``).
+    The keywords are ``GRID_KEYS``, so ``setting_name(**point)`` names a grid point. Only
+    values other than the defaults are named, so the default settings keep their names: a
+    dataset other than the default one is a prefix (``fashion-mnist_relu_max_...``), an
+    architecture or output a suffix (``..._wd0_lenet5-1998_rbf``).
     """
     prefix = "" if dataset == DEFAULT_DATASET else f"{dataset}_"
+    extra = "".join(
+        f"_{value}"
+        for value, default in ((architecture, DEFAULT_ARCHITECTURE), (output, DEFAULT_OUTPUT))
+        if value != default
+    )
     return (
         f"{prefix}{activation}_{pooling}_lr{_number(learning_rate)}_bs{batch_size}"
-        f"_mom{_number(momentum)}_wd{_number(weight_decay)}"
+        f"_mom{_number(momentum)}_wd{_number(weight_decay)}{extra}"
     )
 
 

@@ -31,7 +31,9 @@ from typing import TYPE_CHECKING, Any, TypedDict, cast
 import numpy as np
 
 from .layout import (
+    DEFAULT_ARCHITECTURE,
     DEFAULT_DATASET,
+    DEFAULT_OUTPUT,
     EPOCHS_FILE,
     LOSSES_FILE,
     MODEL_FILE,
@@ -143,6 +145,8 @@ class GridPoint(TypedDict):
     momentum: float
     weight_decay: float
     epochs: int
+    architecture: str
+    output: str
 
 
 class SettingRecord(GridPoint):
@@ -414,6 +418,9 @@ def _summary_row(record: MetricsRecord, rank: int) -> SummaryRow:
         momentum=setting["momentum"],
         weight_decay=setting["weight_decay"],
         epochs=setting["epochs"],
+        # metrics.json files from before architectures: today's network
+        architecture=setting.get("architecture", DEFAULT_ARCHITECTURE),
+        output=setting.get("output", DEFAULT_OUTPUT),
         n_seeds=len(record["seeds"]),
         test_accuracy_mean=res["test_accuracy"]["mean"],
         test_accuracy_std=res["test_accuracy"]["std"],

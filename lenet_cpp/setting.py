@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, TypedDict
 
 from .datasets import dataset_info
-from .layout import DEFAULT_DATASET, GRID_KEYS, setting_name
+from .layout import DEFAULT_ARCHITECTURE, DEFAULT_DATASET, DEFAULT_OUTPUT, GRID_KEYS, setting_name
 
 if TYPE_CHECKING:
     import torch
@@ -36,6 +36,8 @@ class TrainKwargs(TypedDict):
     weight_decay: float
     activation: str
     pooling: str
+    architecture: str
+    output: str
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,8 @@ class Hyperparameters:
     weight_decay: float = 0.0
     epochs: int = 1
     dataset: str = DEFAULT_DATASET
+    architecture: str = DEFAULT_ARCHITECTURE
+    output: str = DEFAULT_OUTPUT
 
     def __post_init__(self) -> None:
         dataset_info(self.dataset)  # ValueError naming the datasets
@@ -58,6 +62,11 @@ class Hyperparameters:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.epochs < 0:
             raise ValueError(f"epochs must be >= 0, got {self.epochs}")
+        if self.output != DEFAULT_OUTPUT and self.architecture == DEFAULT_ARCHITECTURE:
+            raise ValueError(
+                f"output={self.output!r} needs architecture='lenet5-1998', "
+                f"got architecture={self.architecture!r}"
+            )
 
     @classmethod
     def field_names(cls) -> tuple[str, ...]:
@@ -89,6 +98,8 @@ class Hyperparameters:
             weight_decay=self.weight_decay,
             activation=self.activation,
             pooling=self.pooling,
+            architecture=self.architecture,
+            output=self.output,
         )
 
     def steps_per_epoch(self, n_train: int) -> int:
@@ -98,10 +109,17 @@ class Hyperparameters:
 def grid_settings(grid: Mapping[str, Sequence[object]], epochs: int) -> dict[str, Hyperparameters]:
     """Setting name -> hyperparameters, for every combination of the grid's values.
 
-    ``grid`` maps each of ``GRID_KEYS`` to its list of values (``dataset`` defaults to
-    ``[DEFAULT_DATASET]``, ``momentum`` and ``weight_decay`` to ``[0.0]``).
+    ``grid`` maps each of ``GRID_KEYS`` to its list of values (``dataset``, ``architecture``
+    and ``output`` default to their defaults, ``momentum`` and ``weight_decay`` to ``[0.0]``).
     """
-    grid = {"dataset": [DEFAULT_DATASET], "momentum": [0.0], "weight_decay": [0.0], **grid}
+    grid = {
+        "dataset": [DEFAULT_DATASET],
+        "momentum": [0.0],
+        "weight_decay": [0.0],
+        "architecture": [DEFAULT_ARCHITECTURE],
+        "output": [DEFAULT_OUTPUT],
+        **grid,
+    }
     settings = {}
     for values in itertools.product(*(grid[key] for key in GRID_KEYS)):
         hp = Hyperparameters.from_mapping(

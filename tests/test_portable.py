@@ -22,7 +22,8 @@ from portability import LIBRARY_SWITCHES
 ROOT = Path(__file__).resolve().parent.parent
 
 # Trains, evaluates and predicts with the fused kernels (tanh and avg pooling exercise the own
-# exp/tanh/log; several threads exercise the shard order) and prints the SHA-256 of every result.
+# exp/tanh/log; several threads exercise the shard order; lenet5-1998 its own layers) and
+# prints the SHA-256 of every result.
 PROBE = """
 import hashlib, json, sys, torch, lenet_cpp, lenet_cpp._C
 from lenet_cpp.synthetic import make_synthetic_mnist
@@ -35,13 +36,17 @@ def digest(*tensors):
 
 train, test = make_synthetic_mnist(300, seed=1), make_synthetic_mnist(100, seed=2)
 out = {"module": lenet_cpp._C.__file__}
-for activation, pooling in (("relu", "max"), ("tanh", "avg")):
-    r = lenet_cpp.train(*train, 2, 0.05, batch_size=50, momentum=0.9, weight_decay=1e-4,
-                        activation=activation, pooling=pooling, seed=7, threads=2,
-                        test_data=test[0], test_targets=test[1])
+for activation, pooling, architecture, output in (
+    ("relu", "max", "lenet5", "softmax"), ("tanh", "avg", "lenet5", "softmax"),
+    ("relu", "max", "lenet5-1998", "softmax"), ("relu", "max", "lenet5-1998", "rbf"),
+):
+    r = lenet_cpp.train(*train, 2, 0.05 if output == "softmax" else 0.002, batch_size=50,
+                        momentum=0.9, weight_decay=1e-4, activation=activation, pooling=pooling,
+                        seed=7, threads=2, test_data=test[0], test_targets=test[1],
+                        architecture=architecture, output=output)
     m = r.model
     ev = m.evaluate(*test)
-    key = f"{activation}-{pooling}"
+    key = f"{activation}-{pooling}-{architecture}-{output}"
     out[key] = {
         "losses": digest(r.step_losses),
         "weights": digest(*m.state_dict().values()),
