@@ -67,6 +67,7 @@ std::string fingerprint(const TrainOptions& options, const Dataset& train,
       << " activation=" << to_string(options.model.activation)
       << " pooling=" << to_string(options.model.pooling) << " seed=" << options.seed
       << " kernels=" << to_string(options.kernels) << " device=" << options.device.type()
+      << " " << describe(options.schedule) << " " << describe(options.augment)
       << "; data=" << std::hex << hash;
   return out.str();
 }

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .layout import PROGRESS_EVERY, SETTING_FIGURES, figure_paths
+from .layout import DEFAULT_SCHEDULE, PROGRESS_EVERY, SCHEDULES, SETTING_FIGURES, figure_paths
 
 if TYPE_CHECKING:
     from . import Progress
@@ -50,6 +50,45 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _augment_range(text: str) -> tuple[str, float]:
+    """``NAME=VALUE`` of ``--augment-range`` -> (name, value); the extension checks both."""
+    name, _, value = text.partition("=")
+    try:
+        return name.strip(), float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected NAME=NUMBER, got {text!r}") from None
+
+
+def _add_schedule_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--schedule", choices=SCHEDULES, default=DEFAULT_SCHEDULE, help="(%(default)s)")
+    p.add_argument(
+        "--milestones", type=int, nargs="*", default=(), help="step: passes after which lr*=gamma"
+    )
+    p.add_argument("--gamma", type=float, default=0.1, help="step: factor (%(default)s)")
+    p.add_argument(
+        "--warmup", type=float, default=None, help="cosine/onecycle: warm-up fraction of steps"
+    )
+    p.add_argument(
+        "--final-lr",
+        dest="final_learning_rate",
+        type=float,
+        default=None,
+        help="cosine/onecycle: the last learning rate",
+    )
+    p.add_argument(
+        "--augment", action="store_true", help="random affine distortions of the training images"
+    )
+    p.add_argument(
+        "--augment-range",
+        dest="augment_ranges",
+        type=_augment_range,
+        action="append",
+        default=None,
+        metavar="NAME=VALUE",
+        help="a distortion range (translate, scale, squeeze, shear, rotate); repeatable",
+    )
+
+
 def _add_train_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("train", help="train one setting and write its metrics and figures")
     _add_data_options(p)
@@ -60,6 +99,7 @@ def _add_train_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--weight-decay", type=float, default=0.0, help="(%(default)s)")
     p.add_argument("--activation", choices=("relu", "tanh"), default="relu")
     p.add_argument("--pooling", choices=("max", "avg"), default="max")
+    _add_schedule_options(p)
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="seed replicates (0)")
     p.add_argument(
         "--threads",
@@ -168,9 +208,10 @@ def _train(args: argparse.Namespace) -> int:
     from .setting import Hyperparameters
 
     report = _ensure(args)
-    hp = Hyperparameters.from_mapping(
-        {key: getattr(args, key) for key in Hyperparameters.field_names()}
-    )
+    values = {key: getattr(args, key) for key in Hyperparameters.field_names()}
+    if values["augment_ranges"] is not None:
+        values["augment_ranges"] = dict(values["augment_ranges"])
+    hp = Hyperparameters.from_mapping(values)
     spec = JobSpec(
         hyperparameters=hp,
         seeds=args.seeds,

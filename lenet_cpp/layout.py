@@ -29,6 +29,7 @@ __all__ = [
     "EPOCHS_FILE",
     "FIGURE_FORMATS",
     "GRID_FIGURES",
+    "DEFAULT_SCHEDULE",
     "GRID_KEYS",
     "LOSSES_FILE",
     "METRICS_FILE",
@@ -37,6 +38,7 @@ __all__ = [
     "PARTIAL_SUFFIX",
     "PREDICTIONS_FILE",
     "PROGRESS_EVERY",
+    "SCHEDULES",
     "SEED_FILES",
     "SETTING_FIGURES",
     "SUMMARY_FILE",
@@ -73,7 +75,13 @@ GRID_KEYS: tuple[str, ...] = (
     "batch_size",
     "momentum",
     "weight_decay",
+    "schedule",
+    "augment",
 )
+#: The learning-rate schedules of ``lenet_cpp.train(schedule=...)`` (cpp/schedule.h), and the
+#: default: a setting with the default schedule and no augmentation keeps its plain name.
+SCHEDULES: tuple[str, ...] = ("constant", "step", "cosine", "onecycle", "lecun1998")
+DEFAULT_SCHEDULE = "constant"
 #: Optimiser steps between progress reports (and checks for Ctrl-C / cancellation).
 PROGRESS_EVERY = 100
 
@@ -101,14 +109,19 @@ def setting_name(
     batch_size: int,
     momentum: float,
     weight_decay: float,
+    schedule: str = DEFAULT_SCHEDULE,
+    augment: bool = False,
 ) -> str:
     """Filesystem-safe name of a grid point (the pipeline's ``{setting}``); epochs excluded.
 
-    The keywords are ``GRID_KEYS``, so ``setting_name(**point)`` names a grid point.
+    The keywords are ``GRID_KEYS``, so ``setting_name(**point)`` names a grid point. A schedule
+    other than the default adds ``_<schedule>``, augmentation adds ``_aug`` (the parameters of
+    both are the same for the whole grid and not part of the name).
     """
     return (
         f"{activation}_{pooling}_lr{_number(learning_rate)}_bs{batch_size}"
         f"_mom{_number(momentum)}_wd{_number(weight_decay)}"
+        f"{'' if schedule == DEFAULT_SCHEDULE else '_' + schedule}{'_aug' if augment else ''}"
     )
 
 

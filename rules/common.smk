@@ -116,7 +116,12 @@ MANIFEST = f"{DATA_DIR}/{DATA_MANIFEST}"
 
 LAYOUT = ResultsLayout(config["results_dir"])
 SEEDS = config["seeds"]
-SETTINGS = grid_settings(config["grid"], config["epochs"])
+SETTINGS = grid_settings(
+    config["grid"],
+    config["epochs"],
+    schedule_options=config.get("schedule_options"),
+    augment_ranges=config.get("augment_ranges"),
+)
 
 
 def figure_outputs(path_of, caption, labels, **category):
