@@ -26,10 +26,10 @@ from typing import Literal
 
 __all__ = [
     "DATA_MANIFEST",
+    "DEFAULT_SCHEDULE",
     "EPOCHS_FILE",
     "FIGURE_FORMATS",
     "GRID_FIGURES",
-    "DEFAULT_SCHEDULE",
     "GRID_KEYS",
     "LOSSES_FILE",
     "METRICS_FILE",

@@ -62,8 +62,13 @@ def test_a_centred_glyph_stays_centred_and_whole() -> None:
 def test_each_range_moves_the_glyph_its_own_way() -> None:
     x = blob(32)
     only = lambda **r: lenet_cpp.distort(x, seed=2, augment={**IDENTITY, **r})  # noqa: E731
-    for kind, value in [("translate", 2), ("scale", 0.2), ("squeeze", 0.2), ("shear", 0.3),
-                        ("rotate", 15)]:
+    for kind, value in [
+        ("translate", 2),
+        ("scale", 0.2),
+        ("squeeze", 0.2),
+        ("shear", 0.3),
+        ("rotate", 15),
+    ]:
         distorted = only(**{kind: value})
         assert not torch.equal(distorted, lenet_cpp.normalize(x)), kind
     # a translation of at most 2 pixels moves the bar's centre by at most 2 pixels
@@ -99,8 +104,12 @@ def test_both_kernels_train_on_the_same_distorted_images() -> None:
 @pytest.mark.parametrize(
     ("augment", "error", "message"),
     [
-        ({"rotate": 90}, ValueError, r"augment range 'rotate' must be a number in \[0, 45\] "
-         "degrees, got 90"),
+        (
+            {"rotate": 90},
+            ValueError,
+            r"augment range 'rotate' must be a number in \[0, 45\] "
+            "degrees, got 90",
+        ),
         ({"translate": -1}, ValueError, r"augment range 'translate' .* got -1"),
         ({"scale": float("nan")}, ValueError, r"augment range 'scale' .* got nan"),
         ({"spin": 1}, ValueError, "augment has no range 'spin'; expected translate, scale"),

@@ -93,7 +93,11 @@ def test_onecycle_is_torchs_onecycle(warmup: float | None, final: float | None) 
     final_div = 1e4 if final is None else BASE / 25 / final
     onecycle = torch_rates(
         lambda o: torch.optim.lr_scheduler.OneCycleLR(
-            o, max_lr=BASE, total_steps=total, pct_start=pct, final_div_factor=final_div,
+            o,
+            max_lr=BASE,
+            total_steps=total,
+            pct_start=pct,
+            final_div_factor=final_div,
             cycle_momentum=False,
         ),
         total,
