@@ -118,3 +118,20 @@ def test_a_job_records_schedule_rates_and_the_new_axes(tmp_path: Path) -> None:
     (row,) = read_summary(tmp_path / "summary.csv")
     assert row["schedule"] == "cosine" and row["augment"] == "True"
     assert row["setting"] == "relu_max_lr0.05_bs32_mom0_wd0_cosine_aug"
+
+
+def test_the_command_line_passes_schedule_and_distortions_on() -> None:
+    from lenet_cpp.cli import build_parser
+
+    schedule = ["--schedule", "step", "--milestones", "2", "4", "--gamma", "0.5"]
+    augment = ["--augment", "--augment-range", "rotate=5", "--augment-range", "shear=0"]
+    args = build_parser().parse_args(["train", *schedule, *augment])
+    values = {key: getattr(args, key) for key in Hyperparameters.field_names()}
+    hp = Hyperparameters.from_mapping({**values, "augment_ranges": dict(args.augment_ranges)})
+    kwargs = hp.train_kwargs()
+    assert kwargs["schedule"] == "step" and kwargs["milestones"] == (2, 4)
+    assert kwargs["gamma"] == 0.5 and kwargs["augment"] == {"rotate": 5.0, "shear": 0.0}
+    plain = build_parser().parse_args(["train"])
+    assert plain.schedule == "constant" and plain.augment is False
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--augment-range", "rotate"])
