@@ -1,10 +1,13 @@
 #include "augment.h"
 
 #include "fixed_trig.h"
+#include "shard_pool.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
 #include <c10/util/Exception.h>
 
+#include <algorithm>
 #include <cmath>
 #include <mutex>
 #include <sstream>
@@ -30,22 +33,56 @@ void check_range(const char* name, double value, double maximum, const char* uni
                     name, "' must be a number in [0, ", maximum, "]", unit, ", got ", value);
 }
 
-// Bilinear sample of one HxW plane at (x, y) (column, row), `background` outside.
-float sample(const float* plane, int64_t height, int64_t width, float x, float y,
-             float background) {
-  const float fx = std::floor(x);
-  const float fy = std::floor(y);
-  const float ax = x - fx;
-  const float ay = y - fy;
-  const auto x0 = static_cast<int64_t>(fx);
-  const auto y0 = static_cast<int64_t>(fy);
-  const auto at = [&](int64_t row, int64_t column) {
-    const bool inside = row >= 0 && row < height && column >= 0 && column < width;
-    return inside ? plane[row * width + column] : background;
-  };
-  const float top = at(y0, x0) * (1.0F - ax) + at(y0, x0 + 1) * ax;
-  const float bottom = at(y0 + 1, x0) * (1.0F - ax) + at(y0 + 1, x0 + 1) * ax;
-  return top * (1.0F - ay) + bottom * ay;
+// Images per shard of the thread pool that resamples a pass.
+constexpr int64_t kShardImages = 256;
+
+// Blank pixels around an image in its padded copy: every tap of a sample point clamped into
+// [-kPad, size - 1 + kPad - 1] lands inside the copy, so sampling needs no bounds checks.
+constexpr int64_t kPad = 2;
+
+// One image: every output pixel (column, row) samples the input bilinearly at
+// c + m * ((column, row) - c) + t, computed as (row part + t) + column part; points more than
+// a pixel outside the image are clamped into the blank border. `padded` holds
+// (height + 2 kPad) x (width + 2 kPad) floats of scratch.
+void resample_image(const float* in, const Affine& map, int64_t planes, int64_t height,
+                    int64_t width, float background, float* padded, float* out) {
+  const int64_t stride = width + 2 * kPad;
+  const float cx = static_cast<float>(width - 1) * 0.5F;
+  const float cy = static_cast<float>(height - 1) * 0.5F;
+  const float low = static_cast<float>(-kPad);
+  const float high_x = static_cast<float>(width + kPad - 2);
+  const float high_y = static_cast<float>(height + kPad - 2);
+  for (int64_t plane = 0; plane < planes; ++plane) {
+    std::fill(padded, padded + (height + 2 * kPad) * stride, background);
+    for (int64_t row = 0; row < height; ++row) {
+      std::copy(in + (plane * height + row) * width, in + (plane * height + row + 1) * width,
+                padded + (row + kPad) * stride + kPad);
+    }
+    const float* origin = padded + kPad * stride + kPad;  // pixel (0, 0)
+    float* result = out + plane * height * width;
+    for (int64_t row = 0; row < height; ++row) {
+      const float dy = static_cast<float>(row) - cy;
+      const float row_x = (cx + map.m[0][1] * dy) + map.t[0];
+      const float row_y = (cy + map.m[1][1] * dy) + map.t[1];
+      for (int64_t column = 0; column < width; ++column) {
+        const float dx = static_cast<float>(column) - cx;
+        float x = row_x + map.m[0][0] * dx;
+        float y = row_y + map.m[1][0] * dx;
+        x = x < low ? low : (x > high_x ? high_x : x);
+        y = y < low ? low : (y > high_y ? high_y : y);
+        auto x0 = static_cast<int64_t>(static_cast<int32_t>(x));  // floor: truncate, then
+        auto y0 = static_cast<int64_t>(static_cast<int32_t>(y));  // step down below zero
+        x0 -= static_cast<float>(x0) > x ? 1 : 0;
+        y0 -= static_cast<float>(y0) > y ? 1 : 0;
+        const float ax = x - static_cast<float>(x0);
+        const float ay = y - static_cast<float>(y0);
+        const float* tap = origin + y0 * stride + x0;
+        const float top = tap[0] * (1.0F - ax) + tap[1] * ax;
+        const float bottom = tap[stride] * (1.0F - ax) + tap[stride + 1] * ax;
+        result[row * width + column] = top * (1.0F - ay) + bottom * ay;
+      }
+    }
+  }
 }
 
 }  // namespace
@@ -126,26 +163,24 @@ void resample(const torch::Tensor& images, const std::vector<Affine>& maps, floa
   const int64_t planes = images.size(1);
   const int64_t height = images.size(2);
   const int64_t width = images.size(3);
-  const float cx = static_cast<float>(width - 1) * 0.5F;
-  const float cy = static_cast<float>(height - 1) * 0.5F;
+  const int64_t image_size = planes * height * width;
   const float* in = images.data_ptr<float>();
   float* result = out.data_ptr<float>();
-  for (int64_t i = 0; i < images.size(0); ++i) {
-    const auto& map = maps[static_cast<size_t>(i)];
-    for (int64_t plane = 0; plane < planes; ++plane) {
-      const int64_t offset = (i * planes + plane) * height * width;
-      for (int64_t row = 0; row < height; ++row) {
-        const float dy = static_cast<float>(row) - cy;
-        for (int64_t column = 0; column < width; ++column) {
-          const float dx = static_cast<float>(column) - cx;
-          const float x = cx + (map.m[0][0] * dx + map.m[0][1] * dy) + map.t[0];
-          const float y = cy + (map.m[1][0] * dx + map.m[1][1] * dy) + map.t[1];
-          result[offset + row * width + column] =
-              sample(in + offset, height, width, x, y, background);
-        }
-      }
+  // each image is written by one thread, so the result does not depend on the threads
+  const int64_t n = images.size(0);
+  const int64_t shards = (n + kShardImages - 1) / kShardImages;
+  fused::ShardPool pool(std::min<int64_t>(at::get_num_threads(), shards));
+  std::vector<std::vector<float>> scratch(static_cast<size_t>(std::max<int64_t>(pool.workers(), 1)),
+                                          std::vector<float>(static_cast<size_t>(
+                                              (height + 2 * kPad) * (width + 2 * kPad))));
+  pool.run(shards, [&](int64_t shard, int64_t worker) {
+    float* padded = scratch[static_cast<size_t>(worker)].data();
+    const int64_t end = std::min(n, (shard + 1) * kShardImages);
+    for (int64_t i = shard * kShardImages; i < end; ++i) {
+      resample_image(in + i * image_size, maps[static_cast<size_t>(i)], planes, height, width,
+                     background, padded, result + i * image_size);
     }
-  }
+  });
 }
 
 torch::Tensor distort(const torch::Tensor& images, const AugmentOptions& options,

@@ -46,7 +46,9 @@ std::vector<Affine> draw_distortions(const AugmentOptions& options, int64_t coun
                                      at::Generator& generator);
 
 // Resamples images (CPU float32 [N,C,H,W], contiguous) into out (same shape, contiguous) by
-// their Affine maps: bilinear, with `background` outside the image.
+// their Affine maps: bilinear, with `background` outside the image. Shards of images run on
+// at::get_num_threads() threads; each image is written by one thread, so the result does not
+// depend on the thread count.
 void resample(const torch::Tensor& images, const std::vector<Affine>& maps, float background,
               torch::Tensor& out);
 
