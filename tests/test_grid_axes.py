@@ -135,3 +135,17 @@ def test_the_command_line_passes_schedule_and_distortions_on() -> None:
     assert plain.schedule == "constant" and plain.augment is False
     with pytest.raises(SystemExit):
         build_parser().parse_args(["train", "--augment-range", "rotate"])
+
+
+@pytest.mark.parametrize("name", ["speedrun.yaml"])
+def test_experiment_configs_are_valid_layered_over_the_main_one(name: str) -> None:
+    main = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
+    extra = yaml.safe_load((ROOT / "config" / name).read_text(encoding="utf-8"))
+    config = validate({**main, **extra})
+    settings = grid_settings(
+        config["grid"],
+        config["epochs"],
+        schedule_options=config.get("schedule_options"),
+        augment_ranges=config.get("augment_ranges"),
+    )
+    assert settings and all(hp.schedule in SCHEDULES for hp in settings.values())
