@@ -29,7 +29,7 @@ class _Evaluation(TypedDict):
 
 def normalize(images: _ArrayLike) -> torch.Tensor: ...
 def distort(
-    images: _ArrayLike, *, seed: int = 0, augment: bool | Mapping[str, float] = True
+    images: _ArrayLike, *, seed: int = 0, augment: bool | dict[str, float] = True
 ) -> torch.Tensor: ...
 def tune_allocator(mmap_threshold: int = ..., trim_threshold: int = ...) -> bool: ...
 
@@ -130,5 +130,5 @@ def train(
     gamma: float = 0.1,
     warmup: float | None = None,
     final_learning_rate: float | None = None,
-    augment: bool | Mapping[str, float] = False,
+    augment: bool | dict[str, float] = False,
 ) -> TrainResult: ...

@@ -189,3 +189,15 @@ def test_a_checkpoint_of_another_schedule_is_refused(tmp_path) -> None:
 def test_bad_schedule_options_are_value_errors(options: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         run(1, **options)
+
+
+@pytest.mark.parametrize("kernels", ["fused", "libtorch"])
+def test_divergence_reports_the_scheduled_rate(kernels: str) -> None:
+    with pytest.raises(lenet_cpp.TrainingDiverged) as caught:
+        lenet_cpp.train(
+            TRAIN[0], TRAIN[1], 2, 1e9, batch_size=BATCH, kernels=kernels, schedule="onecycle"
+        )
+    step = caught.value.step
+    rates = run(2, schedule="onecycle").step_learning_rates  # the same schedule at BASE
+    assert caught.value.learning_rate == pytest.approx(float(rates[step - 1]) * 1e9 / BASE)
+    assert caught.value.learning_rate != 1e9
