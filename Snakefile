@@ -1,4 +1,4 @@
-# lenet-cpp pipeline: build the extension -> MNIST -> training grid -> figures, report.
+# lenet-cpp pipeline: build the extension -> datasets -> training grid -> figures, report.
 # Run `snakemake --cores 2` (or `make`); the grid is in config.yaml; see README.md.
 from snakemake.utils import min_version
 
@@ -17,6 +17,7 @@ report: "report/workflow.rst"
 
 wildcard_constraints:
     setting="|".join(re.escape(name) for name in SETTINGS),
+    dataset="|".join(re.escape(name) for name in DATASET_NAMES),
 
 
 # The complete result set: every figure and every run file a figure is made from, so a run
@@ -36,3 +37,4 @@ if BUILDS_EXTENSION:
 include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/figures.smk"
+include: "rules/paper.smk"

@@ -38,7 +38,8 @@ from typing import Any
 import torch
 
 import lenet_cpp
-from lenet_cpp.mnist import load_mnist
+from lenet_cpp import provenance
+from lenet_cpp.loading import load_split
 from lenet_cpp.reference import Hyper, LoopResult, train_loop
 from lenet_cpp.synthetic import write_synthetic_mnist
 
@@ -105,8 +106,8 @@ def load_data(args: argparse.Namespace, scratch: Path) -> Data:
     try:
         if args.synthetic:
             raise FileNotFoundError("--synthetic")
-        train = load_mnist(data_dir, "train")
-        test = load_mnist(data_dir, "test")
+        train = load_split(data_dir, "train")
+        test = load_split(data_dir, "test")
     except (FileNotFoundError, OSError, ValueError) as error:
         LOG.warning("MNIST not usable in %s (%s): falling back to SYNTHETIC data", data_dir, error)
         n_train, n_test = args.train_limit or 60000, args.test_limit or 10000
@@ -114,7 +115,7 @@ def load_data(args: argparse.Namespace, scratch: Path) -> Data:
             write_synthetic_mnist(scratch / "synthetic", n_train, n_test),
             "synthetic",
         )
-        train, test = load_mnist(data_dir, "train"), load_mnist(data_dir, "test")
+        train, test = load_split(data_dir, "train"), load_split(data_dir, "test")
     limit = slice(0, args.train_limit)
     test_limit = slice(0, args.test_limit)
     return Data(
@@ -185,6 +186,43 @@ def warm_up(data: Data, args: argparse.Namespace) -> None:
             run(Hyper(batch_size=batch_size))
 
 
+# ---------------------------------------------------------------- FP32 peak
+
+#: (inputs, outputs, output pixels) of each layer's multiply-adds for one image.
+LAYER_MACS = {"conv1": (25, 6, 28 * 28), "conv2": (150, 16, 10 * 10), "fc1": (400, 120, 1),
+              "fc2": (120, 84, 1), "fc3": (84, 10, 1)}  # fmt: skip
+
+
+def flops_per_training_image() -> int:
+    """Floating-point operations of one image's forward and backward pass (a multiply-add is
+    2): the forward products, the weight gradients, and the input gradients of every layer but
+    the first. Pooling, activations, loss and the update are left out (under 2 %)."""
+    macs = {name: n_in * n_out * pixels for name, (n_in, n_out, pixels) in LAYER_MACS.items()}
+    forward = sum(macs.values())
+    return 2 * (forward + forward + forward - macs["conv1"])
+
+
+def fp32_peak_gflops() -> tuple[float, str]:
+    """The CPU's nominal FP32 peak and how it is counted: every logical CPU issuing two fused
+    multiply-adds (2 FLOP each) of its widest vector per cycle at the clock /proc/cpuinfo shows.
+    (Hyper-threads sharing a core, turbo clocks and AVX-512 frequency drops are not modelled;
+    the fused kernels use separate multiplies and adds, so they can reach at most half.)"""
+    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    mhz = next((float(ln.split(":")[1]) for ln in info.splitlines() if ln.startswith("cpu MHz")), 0)
+    flags = next(
+        (ln.split(":")[1].split() for ln in info.splitlines() if ln.startswith("flags")), []
+    )
+    lanes = 16 if "avx512f" in flags else 8 if "fma" in flags else 4
+    cpus = os.cpu_count() or 1
+    rule = f"{cpus} CPUs x {mhz:.0f} MHz x 2 FMA x {lanes} lanes x 2 FLOP"
+    return cpus * mhz * 1e-3 * 2 * lanes * 2, rule
+
+
+def peak_fraction(images_per_second: float) -> float:
+    peak, _ = fp32_peak_gflops()
+    return images_per_second * flops_per_training_image() * 1e-9 / peak if peak else 0.0
+
+
 def bench_single(data: Data, args: argparse.Namespace) -> dict[str, Any]:
     contenders = single_contenders(data, args)
     runs: dict[tuple[int, str], list[LoopResult]] = {}
@@ -208,6 +246,7 @@ def bench_single(data: Data, args: argparse.Namespace) -> dict[str, Any]:
                 "images_per_second_runs": speeds,
                 "train_loss": median_run.train_loss[-1],
                 "test_accuracy": median_run.test_accuracy[-1],
+                "peak_fraction": peak_fraction(statistics.median(speeds)),
             }
         )
     return {"rows": rows, "ratios": single_ratios(rows)}
@@ -315,7 +354,7 @@ def bench_grid(data: Data, args: argparse.Namespace, python_threads: int) -> dic
             torch.set_num_threads(args.threads)
             walls[name].append(wall)
             LOG.info("grid %-18s %6.1f s  %8.0f img/s", name, wall, images / wall)
-    rows = {
+    rows: dict[str, dict[str, Any]] = {
         name: {
             "wall_s": statistics.median(w),
             "images_per_second": images / statistics.median(w),
@@ -444,18 +483,6 @@ def bench_target(data: Data, args: argparse.Namespace, python_threads: int) -> d
 
 
 def machine(args: argparse.Namespace, data: Data, malloc_tuned: bool) -> dict[str, Any]:
-    cpu = (
-        next(
-            (
-                line.split(":", 1)[1].strip()
-                for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")
-            ),
-            platform.processor(),
-        )
-        if Path("/proc/cpuinfo").exists()
-        else platform.processor()
-    )
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"],
@@ -467,7 +494,8 @@ def machine(args: argparse.Namespace, data: Data, malloc_tuned: bool) -> dict[st
     except (OSError, subprocess.CalledProcessError):
         commit = "unknown"
     return {
-        "cpu": cpu,
+        "cpu": provenance.cpu_model(),
+        "avx512": provenance.has_avx512(),
         "cores": os.cpu_count(),
         "load_average_start": os.getloadavg(),
         "python": platform.python_version(),
@@ -480,12 +508,20 @@ def machine(args: argparse.Namespace, data: Data, malloc_tuned: bool) -> dict[st
         "train_images": int(data.train_x.shape[0]),
         "test_images": int(data.test_x.shape[0]),
         "torch_compile": False,
+        "flops_per_training_image": flops_per_training_image(),
+        "fp32_peak_gflops": fp32_peak_gflops()[0],
+        "fp32_peak_rule": fp32_peak_gflops()[1],
         "command": " ".join(["python", "bench/bench.py", *sys.argv[1:]]),
     }
 
 
+HEADER = ("section", "contender", "setting", "images/s", "C++ x", "final loss", "test acc", "peak")
+
+
 def row(*cells: object) -> str:
-    return "| " + " | ".join(str(cell) for cell in cells) + " |"
+    """A table row; missing cells at the end are empty."""
+    padded = [*cells, *[""] * (len(HEADER) - len(cells))]
+    return "| " + " | ".join(str(cell) for cell in padded) + " |"
 
 
 def single_lines(single: dict[str, Any]) -> list[str]:
@@ -505,6 +541,7 @@ def single_lines(single: dict[str, Any]) -> list[str]:
                 f"x{cpp['images_per_second'] / speed:.2f}",
                 f"{entry['train_loss']:.4f}",
                 f"{100 * entry['test_accuracy']:.2f} %",
+                f"{100 * entry['peak_fraction']:.0f} %" if "peak_fraction" in entry else "",
             )
         )
     return lines
@@ -565,8 +602,8 @@ def target_lines(target: dict[str, Any]) -> list[str]:
 def table(report: dict[str, Any]) -> str:
     """Markdown table; 'C++ x' is how many times faster the C++ trainer is than that row."""
     lines = [
-        row("section", "contender", "setting", "images/s", "C++ x", "final loss", "test acc"),
-        row("---", "---", "---", "---:", "---:", "---:", "---:"),
+        row(*HEADER),
+        row("---", "---", "---", "---:", "---:", "---:", "---:", "---:"),
     ]
     sections = {
         "single": single_lines,

@@ -73,7 +73,7 @@ def dataloader_loop(
             for x, y in loader:
                 optimizer.zero_grad()
                 loss = F.cross_entropy(model(x), y)
-                loss.backward()
+                torch.autograd.backward(loss)
                 optimizer.step()
                 losses.append(loss.detach())
             result.train_loss.append(epoch_loss(losses, len(dataset), hyper.batch_size))

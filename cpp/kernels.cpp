@@ -153,49 +153,60 @@ void load_images(const float* images, int64_t count, float* x) {
   }
 }
 
-// The vector kernels below keep their sums in registers: a Vec holds 8 lanes (a GCC/Clang
-// vector extension, lowered to whatever vector unit the clone targets: two SSE registers, one
-// AVX register, half an AVX-512 one). They work on groups of 16 lanes (kPerGroup Vecs), so a
-// block of accumulators fits the 16 registers of AVX2 (wider types spill and run 10x slower
-// there). Lanes never mix: every lane's sum runs in the same order whatever the grouping.
-using Vec = float __attribute__((vector_size(32)));
-constexpr int64_t kGroup = 16;
-constexpr int64_t kPerGroup = kGroup / 8;
-static_assert(L % kGroup == 0, "lanes must fill whole groups");
-
-// The h-th Vec at p, and back: memcpy makes no alignment assumption (rows such as the
-// transposed inputs' are not 32-byte aligned) and compiles to one unaligned vector move.
-inline Vec load(const float* p, int64_t h) {
-  Vec v;
-  __builtin_memcpy(&v, p + 8 * h, sizeof v);
-  return v;
-}
-inline void store(float* p, int64_t h, Vec v) { __builtin_memcpy(p + 8 * h, &v, sizeof v); }
-
 namespace {
 
-// Rows [i, i + kRows) of lane_gemm, 16 columns at a time: the accumulators stay in registers.
-// Columns past the last multiple of 16 are summed one by one, in the same order.
-template <int64_t kRows>
+// The vector kernels below (the matrix products and conv1) keep their sums in registers. They
+// are templates over the vector type (a GCC/Clang vector extension), so each instruction set
+// gets its own width: 4 lanes without AVX (SSE, NEON), 8 with AVX2, 16 on AVX-512, and a block
+// of accumulators fills about half the vector registers (wider types spill and run 10x
+// slower). Lanes never mix and every sum runs in the order the loops fix, so the width changes
+// the speed, never a bit of the result.
+// (The helpers that take or return a vector are always inlined, so GCC's note that passing
+// such a vector by value changes the ABI between instruction sets does not apply: -Wpsabi off.)
+#pragma GCC diagnostic ignored "-Wpsabi"
+using Vec4 = float __attribute__((vector_size(16)));
+using Vec8 = float __attribute__((vector_size(32)));
+using Vec16 = float __attribute__((vector_size(64)));
+
+template <class V>
+constexpr int64_t kWidth = static_cast<int64_t>(sizeof(V) / sizeof(float));
+
+// The vector at p, and back: memcpy makes no alignment assumption (rows such as the
+// transposed inputs' are not aligned) and compiles to one unaligned vector move.
+template <class V>
+__attribute__((always_inline)) inline V load_v(const float* p) {
+  V v;
+  __builtin_memcpy(&v, p, sizeof v);
+  return v;
+}
+template <class V>
+__attribute__((always_inline)) inline void store_v(float* p, V v) {
+  __builtin_memcpy(p, &v, sizeof v);
+}
+
+// Rows [i, i + kRows) of lane_gemm, kGroup columns at a time: the accumulators stay in
+// registers. Columns past the last multiple of kGroup are summed one by one, in the same order.
+template <class V, int64_t kRows, int64_t kGroup>
 __attribute__((always_inline)) inline void lane_gemm_rows(int64_t i, int64_t k, int64_t n,
                                                           const float* __restrict__ a,
                                                           int64_t a_row, int64_t a_col,
                                                           const float* __restrict__ b,
                                                           int64_t ldb, float* __restrict__ c,
                                                           int64_t ldc) {
+  constexpr int64_t kVecs = kGroup / kWidth<V>;
   int64_t col = 0;
   for (; col + kGroup <= n; col += kGroup) {
-    Vec acc[kRows][kPerGroup] = {};
+    V acc[kRows][kVecs] = {};
     for (int64_t j = 0; j < k; ++j) {
       const float* v = (b + j * ldb + col);
       for (int64_t r = 0; r < kRows; ++r) {
         const float w = a[(i + r) * a_row + j * a_col];
-        for (int64_t h = 0; h < kPerGroup; ++h) acc[r][h] += w * load(v, h);
+        for (int64_t h = 0; h < kVecs; ++h) acc[r][h] += w * load_v<V>(v + h * kWidth<V>);
       }
     }
     for (int64_t r = 0; r < kRows; ++r) {
       float* out = (c + (i + r) * ldc + col);
-      for (int64_t h = 0; h < kPerGroup; ++h) store(out, h, acc[r][h]);
+      for (int64_t h = 0; h < kVecs; ++h) store_v(out + h * kWidth<V>, acc[r][h]);
     }
   }
   for (; col < n; ++col) {
@@ -203,6 +214,26 @@ __attribute__((always_inline)) inline void lane_gemm_rows(int64_t i, int64_t k, 
       float sum = 0.0F;
       for (int64_t j = 0; j < k; ++j) sum += a[(i + r) * a_row + j * a_col] * b[j * ldb + col];
       c[(i + r) * ldc + col] = sum;
+    }
+  }
+}
+
+template <class V>
+__attribute__((always_inline)) inline void lane_gemm_with(int64_t m, int64_t k, int64_t n,
+                                                          const float* a, int64_t a_row,
+                                                          int64_t a_col, const float* b,
+                                                          int64_t ldb, float* c, int64_t ldc) {
+  // One strip of kGroup columns at a time, all rows of it: the strip of b (k x kGroup floats)
+  // stays in the L1 cache while every block of rows uses it. 4 x 2 accumulators a block.
+  constexpr int64_t kRows = 4, kGroup = 2 * kWidth<V>;
+  for (int64_t col = 0; col < n; col += kGroup) {
+    const int64_t width = std::min(kGroup, n - col);
+    int64_t i = 0;
+    for (; i + kRows <= m; i += kRows) {
+      lane_gemm_rows<V, kRows, kGroup>(i, k, width, a, a_row, a_col, b + col, ldb, c + col, ldc);
+    }
+    for (; i < m; ++i) {
+      lane_gemm_rows<V, 1, kGroup>(i, k, width, a, a_row, a_col, b + col, ldb, c + col, ldc);
     }
   }
 }
@@ -215,99 +246,108 @@ __attribute__((always_inline)) inline float tree_sum(float (&t)[L]) {
   return t[0];
 }
 
-// Rows [i, i + kRows) of lane_dot against rows [j, j + kCols) of x: kLanes partial sums per
-// output (the whole shard's lanes in one pass), then the tree.
-template <int64_t kRows, int64_t kCols>
+// Rows [i, i + kRows) of lane_dot against rows [j, j + kCols) of x. Each output has kLanes
+// partial sums (partial l adds the terms q = l mod kLanes in ascending q). They are worked
+// through one vector of lanes at a time over a chunk of q that stays in the L1 cache, so a
+// block needs one accumulator per output; between chunks the partials wait in memory (a float
+// store and load are exact, so no sum changes order). Then the tree.
+constexpr int64_t kDotChunk = 16 * L;
+
+template <class V, int64_t kRows, int64_t kCols>
 __attribute__((always_inline)) inline void lane_dot_block(int64_t i, int64_t j, int64_t length,
                                                           const float* __restrict__ d,
                                                           int64_t ldd,
                                                           const float* __restrict__ x,
                                                           int64_t ldx, float* __restrict__ c,
                                                           int64_t ldc) {
-  constexpr int64_t kVecs = L / 8;
-  Vec acc[kRows][kCols][kVecs] = {};
-  for (int64_t q = 0; q < length; q += L) {
-    for (int64_t r = 0; r < kRows; ++r) {
-      const float* g = (d + (i + r) * ldd + q);
-      for (int64_t s = 0; s < kCols; ++s) {
-        const float* v = (x + (j + s) * ldx + q);
-        for (int64_t h = 0; h < kVecs; ++h) acc[r][s][h] += load(g, h) * load(v, h);
+  float partials[kRows][kCols][L] = {};
+  for (int64_t q0 = 0; q0 < length; q0 += kDotChunk) {
+    const int64_t q1 = std::min(length, q0 + kDotChunk);
+    for (int64_t lane = 0; lane < L; lane += kWidth<V>) {
+      V acc[kRows][kCols];
+      for (int64_t r = 0; r < kRows; ++r) {
+        for (int64_t s = 0; s < kCols; ++s) acc[r][s] = load_v<V>(partials[r][s] + lane);
+      }
+      for (int64_t q = q0 + lane; q < q1; q += L) {
+        V xv[kCols];
+        for (int64_t s = 0; s < kCols; ++s) xv[s] = load_v<V>(x + (j + s) * ldx + q);
+        for (int64_t r = 0; r < kRows; ++r) {
+          const V g = load_v<V>(d + (i + r) * ldd + q);
+          for (int64_t s = 0; s < kCols; ++s) acc[r][s] += g * xv[s];
+        }
+      }
+      for (int64_t r = 0; r < kRows; ++r) {
+        for (int64_t s = 0; s < kCols; ++s) store_v(partials[r][s] + lane, acc[r][s]);
       }
     }
   }
   for (int64_t r = 0; r < kRows; ++r) {
-    for (int64_t s = 0; s < kCols; ++s) {
-      float partials[L];
-      for (int64_t h = 0; h < kVecs; ++h) {
-        for (int64_t e = 0; e < 8; ++e) partials[h * 8 + e] = acc[r][s][h][e];
-      }
-      c[(i + r) * ldc + j + s] = tree_sum(partials);
-    }
+    for (int64_t s = 0; s < kCols; ++s) c[(i + r) * ldc + j + s] = tree_sum(partials[r][s]);
   }
 }
 
-constexpr int64_t kBlockRows = 4;
-
-}  // namespace
-
-LENET_VECTORIZE void lane_gemm(int64_t m, int64_t k, int64_t n, const float* a, int64_t a_row,
-                               int64_t a_col, const float* b, int64_t ldb, float* c, int64_t ldc) {
-  // One strip of kGroup columns at a time, all rows of it: the strip of b (k x 16 floats)
-  // stays in the L1 cache while every block of rows uses it.
-  for (int64_t col = 0; col < n; col += kGroup) {
-    const int64_t width = std::min(kGroup, n - col);
+template <class V>
+__attribute__((always_inline)) inline void lane_dot_with(int64_t m, int64_t n, int64_t length,
+                                                         const float* d, int64_t ldd,
+                                                         const float* x, int64_t ldx, float* c,
+                                                         int64_t ldc) {
+  // Blocks of kRows rows of d against 4 rows of x (8 or 16 accumulators: what the registers
+  // hold). x is the long operand (conv2's im2col: 151 rows), so its rows are the outer loop
+  // and each block of them is read from memory once, while the few rows of d stay in cache.
+  constexpr int64_t kRows = kWidth<V> == 16 ? 4 : 2, kCols = 4;
+  int64_t j = 0;
+  for (; j + kCols <= n; j += kCols) {
     int64_t i = 0;
-    for (; i + kBlockRows <= m; i += kBlockRows) {
-      lane_gemm_rows<kBlockRows>(i, k, width, a, a_row, a_col, b + col, ldb, c + col, ldc);
+    for (; i + kRows <= m; i += kRows) {
+      lane_dot_block<V, kRows, kCols>(i, j, length, d, ldd, x, ldx, c, ldc);
     }
-    for (; i < m; ++i) lane_gemm_rows<1>(i, k, width, a, a_row, a_col, b + col, ldb, c + col, ldc);
+    for (; i < m; ++i) lane_dot_block<V, 1, kCols>(i, j, length, d, ldd, x, ldx, c, ldc);
+  }
+  for (; j < n; ++j) {
+    for (int64_t i = 0; i < m; ++i) lane_dot_block<V, 1, 1>(i, j, length, d, ldd, x, ldx, c, ldc);
   }
 }
 
-LENET_VECTORIZE void lane_dot(int64_t m, int64_t n, int64_t length, const float* d, int64_t ldd,
-                              const float* x, int64_t ldx, float* c, int64_t ldc) {
-  // Pairs of rows of d against pairs of rows of x: 16 vector accumulators.
-  int64_t i = 0;
-  for (; i + 2 <= m; i += 2) {
-    int64_t j = 0;
-    for (; j + 2 <= n; j += 2) lane_dot_block<2, 2>(i, j, length, d, ldd, x, ldx, c, ldc);
-    for (; j < n; ++j) lane_dot_block<2, 1>(i, j, length, d, ldd, x, ldx, c, ldc);
-  }
-  for (; i < m; ++i) {
-    for (int64_t j = 0; j < n; ++j) lane_dot_block<1, 1>(i, j, length, d, ldd, x, ldx, c, ldc);
-  }
-}
-
-LENET_VECTORIZE void conv1_forward(const float* __restrict__ x, const float* __restrict__ weights,
-                                   float* __restrict__ a1) {
+// conv1 over groups of two vectors of lanes (12 accumulators: the 6 channels).
+template <class V>
+__attribute__((always_inline)) inline void conv1_forward_with(const float* __restrict__ x,
+                                                              const float* __restrict__ weights,
+                                                              float* __restrict__ a1) {
+  constexpr int64_t kGroup = 2 * kWidth<V>;
+  static_assert(L % kGroup == 0, "lanes must fill whole groups");
   for (int64_t y = 0; y < kImage; ++y) {
     for (int64_t col = 0; col < kImage; ++col) {
       const int64_t position = blocked(y, col, kImage);
       for (int64_t group = 0; group < L; group += kGroup) {
-        Vec acc[6][kPerGroup];
+        V acc[6][2];
         for (int64_t c = 0; c < 6; ++c) {
-          for (int64_t h = 0; h < kPerGroup; ++h) acc[c][h] = Vec{} + weights[c * 26 + 25];
+          for (int64_t h = 0; h < 2; ++h) acc[c][h] = V{} + weights[c * 26 + 25];
         }
         for (int64_t ky = 0; ky < 5; ++ky) {
           for (int64_t kx = 0; kx < 5; ++kx) {
             const float* v = (x + ((y + ky) * kPadded + col + kx) * L + group);
             for (int64_t c = 0; c < 6; ++c) {
               const float w = weights[c * 26 + ky * 5 + kx];
-              for (int64_t h = 0; h < kPerGroup; ++h) acc[c][h] += w * load(v, h);
+              for (int64_t h = 0; h < 2; ++h) acc[c][h] += w * load_v<V>(v + h * kWidth<V>);
             }
           }
         }
         for (int64_t c = 0; c < 6; ++c) {
           float* out = (a1 + (c * 784 + position) * L + group);
-          for (int64_t h = 0; h < kPerGroup; ++h) store(out, h, acc[c][h]);
+          for (int64_t h = 0; h < 2; ++h) store_v(out + h * kWidth<V>, acc[c][h]);
         }
       }
     }
   }
 }
 
-LENET_VECTORIZE void conv1_weight_grad(const float* __restrict__ x, const float* __restrict__ da1,
-                                       float* __restrict__ grad) {
+// conv1's weight gradient: per lane, the sum over the output pixels in order (10 accumulators:
+// the 5 taps of a kernel row), then the fixed lane sum.
+template <class V>
+__attribute__((always_inline)) inline void conv1_weight_grad_with(const float* __restrict__ x,
+                                                                  const float* __restrict__ da1,
+                                                                  float* __restrict__ grad) {
+  constexpr int64_t kGroup = 2 * kWidth<V>;
   for (int64_t c = 0; c < 6; ++c) {
     float bias[L] = {};
     for (int64_t y = 0; y < kImage; ++y) {
@@ -319,25 +359,97 @@ LENET_VECTORIZE void conv1_weight_grad(const float* __restrict__ x, const float*
     for (int64_t ky = 0; ky < 5; ++ky) {
       float lanes[5][L];
       for (int64_t group = 0; group < L; group += kGroup) {
-        Vec acc[5][kPerGroup] = {};
+        V acc[5][2] = {};
         for (int64_t y = 0; y < kImage; ++y) {
           for (int64_t col = 0; col < kImage; ++col) {
             const float* d = (da1 + (c * 784 + blocked(y, col, kImage)) * L + group);
             for (int64_t kx = 0; kx < 5; ++kx) {
               const float* v = (x + ((y + ky) * kPadded + col + kx) * L + group);
-              for (int64_t h = 0; h < kPerGroup; ++h) acc[kx][h] += load(d, h) * load(v, h);
+              for (int64_t h = 0; h < 2; ++h) {
+                const int64_t at = h * kWidth<V>;
+                acc[kx][h] += load_v<V>(d + at) * load_v<V>(v + at);
+              }
             }
           }
         }
         for (int64_t kx = 0; kx < 5; ++kx) {
-          for (int64_t h = 0; h < kPerGroup; ++h) {
-            for (int64_t e = 0; e < 8; ++e) lanes[kx][group + h * 8 + e] = acc[kx][h][e];
-          }
+          for (int64_t h = 0; h < 2; ++h) store_v(lanes[kx] + group + h * kWidth<V>, acc[kx][h]);
         }
       }
       for (int64_t kx = 0; kx < 5; ++kx) grad[c * 26 + ky * 5 + kx] = sum_lanes(lanes[kx]);
     }
   }
+}
+
+// One compiled version of the vector kernels per instruction set, picked once at load time:
+// the choice target_clones makes for the other kernels, made by hand because the versions
+// differ in their vector type. A build pinned to one instruction set (LENET_CPP_ISA) has one.
+#if defined(LENET_CPP_DISPATCH)
+struct VectorKernels {
+  decltype(&lane_gemm) gemm;
+  decltype(&lane_dot) dot;
+  decltype(&conv1_forward) conv1;
+  decltype(&conv1_weight_grad) conv1_grad;
+};
+
+#define LENET_VECTOR_KERNELS(NAME, TARGET, V)                                                  \
+  TARGET void NAME##_gemm(int64_t m, int64_t k, int64_t n, const float* a, int64_t a_row,      \
+                          int64_t a_col, const float* b, int64_t ldb, float* c, int64_t ldc) { \
+    lane_gemm_with<V>(m, k, n, a, a_row, a_col, b, ldb, c, ldc);                               \
+  }                                                                                            \
+  TARGET void NAME##_dot(int64_t m, int64_t n, int64_t length, const float* d, int64_t ldd,    \
+                         const float* x, int64_t ldx, float* c, int64_t ldc) {                 \
+    lane_dot_with<V>(m, n, length, d, ldd, x, ldx, c, ldc);                                    \
+  }                                                                                            \
+  TARGET void NAME##_conv1(const float* x, const float* weights, float* a1) {                  \
+    conv1_forward_with<V>(x, weights, a1);                                                     \
+  }                                                                                            \
+  TARGET void NAME##_conv1_grad(const float* x, const float* da1, float* grad) {               \
+    conv1_weight_grad_with<V>(x, da1, grad);                                                   \
+  }                                                                                            \
+  constexpr VectorKernels NAME##_kernels{NAME##_gemm, NAME##_dot, NAME##_conv1, NAME##_conv1_grad};
+LENET_VECTOR_KERNELS(avx512, __attribute__((target("avx512f"))), Vec16)
+LENET_VECTOR_KERNELS(avx2, __attribute__((target("avx2"))), Vec8)
+LENET_VECTOR_KERNELS(generic, , Vec4)
+#undef LENET_VECTOR_KERNELS
+
+VectorKernels pick_vector_kernels() {
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f")) return avx512_kernels;
+  if (__builtin_cpu_supports("avx2")) return avx2_kernels;
+  return generic_kernels;
+}
+const VectorKernels kVector = pick_vector_kernels();
+#define LENET_VECTOR_CALL(KERNEL, GENERIC, ...) kVector.KERNEL(__VA_ARGS__)
+#else
+#if defined(__AVX512F__)
+using NativeVec = Vec16;
+#elif defined(__AVX__)
+using NativeVec = Vec8;
+#else
+using NativeVec = Vec4;
+#endif
+#define LENET_VECTOR_CALL(KERNEL, GENERIC, ...) GENERIC<NativeVec>(__VA_ARGS__)
+#endif
+
+}  // namespace
+
+void lane_gemm(int64_t m, int64_t k, int64_t n, const float* a, int64_t a_row, int64_t a_col,
+               const float* b, int64_t ldb, float* c, int64_t ldc) {
+  LENET_VECTOR_CALL(gemm, lane_gemm_with, m, k, n, a, a_row, a_col, b, ldb, c, ldc);
+}
+
+void lane_dot(int64_t m, int64_t n, int64_t length, const float* d, int64_t ldd, const float* x,
+              int64_t ldx, float* c, int64_t ldc) {
+  LENET_VECTOR_CALL(dot, lane_dot_with, m, n, length, d, ldd, x, ldx, c, ldc);
+}
+
+void conv1_forward(const float* x, const float* weights, float* a1) {
+  LENET_VECTOR_CALL(conv1, conv1_forward_with, x, weights, a1);
+}
+
+void conv1_weight_grad(const float* x, const float* da1, float* grad) {
+  LENET_VECTOR_CALL(conv1_grad, conv1_weight_grad_with, x, da1, grad);
 }
 
 LENET_VECTORIZE void im2col_conv2(const float* p1, float* cols) {

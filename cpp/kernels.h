@@ -28,8 +28,9 @@ inline constexpr int64_t kLanes = 32;  // images per shard
 //
 // c[i][0..n) = sum over j < k, in ascending j, of a(i, j) * b[j][0..n), for i < m, where
 // a(i, j) = a[i * a_row + j * a_col] (a_col = 1: A row-major; a_row = 1: A transposed).
-// Columns are computed 32 at a time (the last n % 32 one by one, in the same order); ldb/ldc are
-// the row strides of b and c.
+// Columns are computed a vector pair at a time (the rest one by one, in the same order); ldb/ldc
+// are the row strides of b and c. Both products have one version per instruction set (vector
+// width), picked at load time; every version gives the same bits.
 void lane_gemm(int64_t m, int64_t k, int64_t n, const float* a, int64_t a_row, int64_t a_col,
                const float* b, int64_t ldb, float* c, int64_t ldc);
 

@@ -5,12 +5,18 @@
 is the same network in ``torch.nn`` for checking and for moving weights.
 
 The compiled extension (``lenet_cpp._C``) is imported on first use of one of its names, so
-the pure-Python modules (``layout``, ``setting``, ``idx``, ``mnist``, ``plotting``, ...)
+the pure-Python modules (``layout``, ``setting``, ``datasets``, ``idx``, ``loading``,
+``plotting``, ...)
 work without it, e.g. while Snakemake builds its DAG or before the extension is compiled.
 """
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.machinery
+import sys
+from collections.abc import Sequence
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
@@ -46,12 +52,31 @@ __all__ = [
 _EXTENSION_NAMES = frozenset(__all__) - {"__version__"}
 
 
+class _TorchBeforeExtension(importlib.abc.MetaPathFinder):
+    """Imports torch before the extension, however it is imported (``import lenet_cpp._C``
+    too): the extension links against libtorch, which importing torch loads. Finds nothing
+    itself; the usual finders then load the extension."""
+
+    def find_spec(
+        self,
+        fullname: str,
+        path: Sequence[str] | None,
+        target: ModuleType | None = None,
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname == _EXTENSION:
+            import torch  # noqa: F401
+        return None
+
+
+_EXTENSION = f"{__name__}._C"
+if not any(isinstance(finder, _TorchBeforeExtension) for finder in sys.meta_path):
+    sys.meta_path.insert(0, _TorchBeforeExtension())
+
+
 def __getattr__(name: str) -> Any:
     """Load the extension when one of its names is first used (PEP 562)."""
     if name not in _EXTENSION_NAMES:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import torch  # noqa: F401  (loads libtorch before the extension)
-
     from . import _C
 
     for public in _EXTENSION_NAMES:  # later lookups find the names directly

@@ -1,9 +1,9 @@
 """Command line: ``lenet-cpp`` (or ``python -m lenet_cpp``).
 
-``train``      trains one setting (one or more seeds, concurrently) on local MNIST IDX
-               files, shows a progress bar, prints the test accuracy and writes the
+``train``      trains one setting (one or more seeds, concurrently) on a dataset's local
+               IDX files, shows a progress bar, prints the test accuracy and writes the
                result files plus the two figures (see ``lenet_cpp.results`` for the layout).
-``download``   makes the four MNIST files present and verified (``ensure_mnist``).
+``download``   makes a dataset's four IDX files present and verified (``ensure_dataset``).
 ``synthetic``  writes a small synthetic MNIST-like data set (for tests and trials).
 ``pipeline``   runs the packaged Snakemake workflow in the current directory
                (``lenet_cpp.pipeline``; ``lenet-cpp pipeline --help``).
@@ -22,11 +22,21 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .layout import DEFAULT_SCHEDULE, PROGRESS_EVERY, SCHEDULES, SETTING_FIGURES, figure_paths
+from .datasets import DATASET_NAMES, dataset_info
+from .layout import (
+    DATA_ROOT,
+    DEFAULT_DATASET,
+    DEFAULT_SCHEDULE,
+    PROGRESS_EVERY,
+    SCHEDULES,
+    SETTING_FIGURES,
+    dataset_dir,
+    figure_paths,
+)
 
 if TYPE_CHECKING:
     from . import Progress
-    from .mnist import MnistReport
+    from .acquire import DatasetReport
     from .results import MetricsRecord
 
 __all__ = ["build_parser", "main"]
@@ -37,10 +47,16 @@ EXIT_INTERRUPTED = 130
 
 def _add_data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--data-dir", type=Path, default=Path("data/mnist"), help="MNIST IDX files (%(default)s)"
+        "--dataset", choices=DATASET_NAMES, default=DEFAULT_DATASET, help="(%(default)s)"
     )
     parser.add_argument(
-        "--source", type=Path, default=None, help="local directory or archive to copy MNIST from"
+        "--data-dir",
+        type=Path,
+        default=None,
+        help=f"the dataset's IDX files (default: {dataset_dir(DATA_ROOT, 'DATASET')})",
+    )
+    parser.add_argument(
+        "--source", type=Path, default=None, help="local directory or archive to copy it from"
     )
     parser.add_argument(
         "--no-verify",
@@ -139,12 +155,13 @@ def _add_train_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="lenet-cpp", description="LeNet-5 on MNIST, trained in C++ with the GIL released."
+        prog="lenet-cpp",
+        description="LeNet-5 on MNIST or Fashion-MNIST, trained in C++ with the GIL released.",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="log warnings only")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_train_parser(sub)
-    dl = sub.add_parser("download", help="make the four MNIST IDX files present and verified")
+    dl = sub.add_parser("download", help="make a dataset's four IDX files present and verified")
     _add_data_options(dl)
     syn = sub.add_parser("synthetic", help="write a synthetic MNIST-like data set")
     syn.add_argument("out_dir", type=Path)
@@ -179,15 +196,18 @@ class _ProgressBar:
         self.bar.close()
 
 
-def _ensure(args: argparse.Namespace) -> MnistReport:
-    from .mnist import ensure_mnist
+def _ensure(args: argparse.Namespace) -> DatasetReport:
+    from .acquire import ensure_dataset
 
-    return ensure_mnist(args.data_dir, args.source, verify=args.verify)
+    if args.data_dir is None:
+        args.data_dir = Path(dataset_dir(DATA_ROOT, args.dataset))
+    return ensure_dataset(args.data_dir, args.source, dataset=args.dataset, verify=args.verify)
 
 
 def _download(args: argparse.Namespace) -> int:
     report = _ensure(args)
-    print(f"MNIST ready in {report.data_dir} (source: {report.source})")
+    title = dataset_info(report.dataset).title
+    print(f"{title} ready in {report.data_dir} (source: {report.source})")
     return 0
 
 
@@ -203,7 +223,6 @@ def _train(args: argparse.Namespace) -> int:
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     from .job import JobSpec, run_job
-    from .mnist import MNIST_MD5
     from .plotting import plot_setting
     from .setting import Hyperparameters
 
@@ -218,7 +237,7 @@ def _train(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         out_dir=args.out_dir,
         threads=args.threads,
-        expected_md5=MNIST_MD5 if args.verify else None,
+        expected_md5=dataset_info(args.dataset).md5 if args.verify else None,
         concurrent=not args.sequential,
         device=args.device,
         train_subset=args.train_subset,
@@ -259,7 +278,7 @@ _COMMANDS = {"train": _train, "download": _download, "synthetic": _synthetic}
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status (130 after Ctrl-C)."""
-    from .mnist import MnistUnavailableError
+    from .acquire import DatasetUnavailableError
 
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["pipeline"]:  # its unknown options are snakemake's
@@ -276,7 +295,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         LOG.error("interrupted: no file is left half-written (complete ones are kept)")
         return EXIT_INTERRUPTED
-    except (MnistUnavailableError, OSError, ValueError) as error:
+    except (DatasetUnavailableError, OSError, ValueError) as error:
         LOG.error("%s", error)
         return 1
 

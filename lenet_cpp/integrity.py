@@ -1,9 +1,9 @@
 """Check the dataset at the moment it is used, not only when it was fetched.
 
-``verify_files`` compares each file's MD5 with an expected table (the official MNIST sums,
-or the manifest the pipeline's data rule wrote) and raises ``DataIntegrityError`` naming
-the file, both checksums and how to fetch the file again. Hashing the four MNIST files
-takes a fraction of a second.
+``verify_files`` compares each file's MD5 with an expected table (the dataset's official
+sums, ``lenet_cpp.datasets``, or the manifest the pipeline's data rule wrote) and raises
+``DataIntegrityError`` naming the file, both checksums and how to fetch the file again.
+Hashing the four IDX files takes a fraction of a second.
 
 The manifest (``layout.DATA_MANIFEST`` beside the IDX files) is the data rule's declared
 output: it records the MD5 of every file the rule verified, so ``--forceall`` deletes and
@@ -17,8 +17,9 @@ import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from torchvision.datasets.utils import calculate_md5
+
 from .layout import DATA_MANIFEST, MNIST_FILES
-from .mnist import file_md5
 from .results import write_json
 
 __all__ = [
@@ -31,11 +32,11 @@ __all__ = [
 ]
 
 MANIFEST_FORMAT = "lenet_cpp.data_manifest"
-#: Where ``mnist.MNIST_MD5`` comes from, as error messages name it.
-OFFICIAL_MD5 = "the official MNIST checksum"
+#: Where ``DatasetInfo.md5`` comes from, as error messages name it.
+OFFICIAL_MD5 = "the dataset's official checksum"
 REFETCH_HINT = (
-    "delete it and fetch it again: `lenet-cpp download --data-dir {dir}`, or in the "
-    "pipeline `snakemake --cores 1 --forcerun download_mnist`"
+    "delete it and fetch it again: `lenet-cpp download --data-dir {dir} [--dataset NAME]`, "
+    "or in the pipeline `snakemake --cores 1 --forcerun download_data`"
 )
 
 
@@ -63,7 +64,7 @@ def verify_files(
     found = {}
     for name, md5 in expected.items():
         path = root / name
-        digest = file_md5(path) if path.is_file() else None
+        digest = calculate_md5(path) if path.is_file() else None
         if digest != md5:
             raise DataIntegrityError(path, md5, digest, source)
         found[name] = digest
@@ -78,7 +79,7 @@ def write_manifest(
     record = {
         "format": MANIFEST_FORMAT,
         "verified_against_official_md5": verified,
-        "md5": {name: file_md5(root / name) for name in names},
+        "md5": {name: calculate_md5(root / name) for name in names},
     }
     path = root / DATA_MANIFEST
     write_json(path, record)

@@ -10,6 +10,7 @@ Layout of a results directory (``config.yaml``'s ``results_dir``)::
     runs/<setting>/seed<S>/{losses,epochs,predictions}.csv, model.pt
     figures/<setting>/{predictions,loss}.{png,pdf}
     grid/summary.csv, grid/{loss_curves,confusion_best}.{png,pdf}
+    paper/table.{tex,md,html}, paper/{error_vs_epoch,misclassified,predictions,loss_curves}.<fmt>
     logs/<rule>[/<setting>].log, benchmarks/<rule>[/<setting>].tsv
 
 The command line's ``--out-dir`` is one run directory (``runs/<setting>/`` above) plus the
@@ -26,6 +27,8 @@ from typing import Literal
 
 __all__ = [
     "DATA_MANIFEST",
+    "DATA_ROOT",
+    "DEFAULT_DATASET",
     "DEFAULT_SCHEDULE",
     "EPOCHS_FILE",
     "FIGURE_FORMATS",
@@ -35,6 +38,9 @@ __all__ = [
     "METRICS_FILE",
     "MNIST_FILES",
     "MODEL_FILE",
+    "PAPER_FIGURES",
+    "PAPER_FORMAT_CHOICES",
+    "PAPER_TABLES",
     "PARTIAL_SUFFIX",
     "PREDICTIONS_FILE",
     "PROGRESS_EVERY",
@@ -45,6 +51,7 @@ __all__ = [
     "Kernels",
     "ResultsLayout",
     "checkpoint_file",
+    "dataset_dir",
     "default_kernels",
     "figure_paths",
     "metrics_path",
@@ -55,7 +62,8 @@ __all__ = [
 
 # ---------------------------------------------------------------- data
 
-#: The four raw MNIST IDX files, under their official names.
+#: The four raw MNIST IDX files, under their official names (Fashion-MNIST, a drop-in
+#: replacement, uses the same names; the datasets are in ``lenet_cpp.datasets``).
 MNIST_FILES: tuple[str, ...] = (
     "train-images-idx3-ubyte",
     "train-labels-idx1-ubyte",
@@ -64,11 +72,22 @@ MNIST_FILES: tuple[str, ...] = (
 )
 #: Written beside the IDX files by the pipeline's data rule: the MD5 of each file it acquired.
 DATA_MANIFEST = "manifest.json"
+#: The dataset of a grid without ``dataset`` and of the command line without ``--dataset``.
+DEFAULT_DATASET = "mnist"
+#: Where each dataset's files live: ``<DATA_ROOT>/<dataset>/`` (config.yaml's ``data.dir``).
+DATA_ROOT = "data"
+
+
+def dataset_dir(data_root: str | os.PathLike[str], dataset: str) -> str:
+    """The directory of one dataset's IDX files under a data root (``data/mnist``)."""
+    return f"{str(data_root).rstrip('/') or '.'}/{dataset}"
+
 
 # ---------------------------------------------------------------- settings and defaults
 
 #: The grid's keys, in the order of a setting's name.
 GRID_KEYS: tuple[str, ...] = (
+    "dataset",
     "activation",
     "pooling",
     "learning_rate",
@@ -103,6 +122,7 @@ def _number(value: float) -> str:
 
 def setting_name(
     *,
+    dataset: str,
     activation: str,
     pooling: str,
     learning_rate: float,
@@ -114,12 +134,15 @@ def setting_name(
 ) -> str:
     """Filesystem-safe name of a grid point (the pipeline's ``{setting}``); epochs excluded.
 
-    The keywords are ``GRID_KEYS``, so ``setting_name(**point)`` names a grid point. A schedule
-    other than the default adds ``_<schedule>``, augmentation adds ``_aug`` (the parameters of
-    both are the same for the whole grid and not part of the name).
+    The keywords are ``GRID_KEYS``, so ``setting_name(**point)`` names a grid point. Names
+    of the default dataset carry no dataset (``relu_max_lr0.01_bs64_mom0.9_wd0``), others
+    start with it (``fashion-mnist_relu_max_...``). A schedule other than the default adds
+    ``_<schedule>``, augmentation adds ``_aug`` (the parameters of both are the same for the
+    whole grid and not part of the name).
     """
+    prefix = "" if dataset == DEFAULT_DATASET else f"{dataset}_"
     return (
-        f"{activation}_{pooling}_lr{_number(learning_rate)}_bs{batch_size}"
+        f"{prefix}{activation}_{pooling}_lr{_number(learning_rate)}_bs{batch_size}"
         f"_mom{_number(momentum)}_wd{_number(weight_decay)}"
         f"{'' if schedule == DEFAULT_SCHEDULE else '_' + schedule}{'_aug' if augment else ''}"
     )
@@ -167,6 +190,15 @@ GRID_FIGURES: tuple[str, ...] = ("loss_curves", "confusion_best")
 SUMMARY_FILE = "summary.csv"
 
 
+#: The formats a paper figure can be written in (config.yaml's ``paper.formats``).
+PAPER_FORMAT_CHOICES: tuple[str, ...] = ("pdf", "png", "svg", "pgf")
+#: The grid's table in results/paper/: LaTeX (booktabs) to ``\\input``, Markdown, and HTML
+#: (the report shows it).
+PAPER_TABLES: tuple[str, ...] = ("table.tex", "table.md", "table.html")
+#: The figures of results/paper/, in the paper style (one file per ``paper.formats``).
+PAPER_FIGURES: tuple[str, ...] = ("error_vs_epoch", "misclassified", "predictions", "loss_curves")
+
+
 def figure_paths(directory: str | os.PathLike[str], figure: str) -> list[Path]:
     """``<directory>/<figure>.<format>`` for every figure format."""
     return [Path(directory) / f"{figure}.{fmt}" for fmt in FIGURE_FORMATS]
@@ -183,6 +215,8 @@ class ResultsLayout:
     """
 
     results_dir: str = "results"
+    #: The formats of the paper figures (config.yaml's ``paper.formats``).
+    paper_formats: tuple[str, ...] = FIGURE_FORMATS
 
     @property
     def root(self) -> str:
@@ -222,6 +256,18 @@ class ResultsLayout:
     def summary(self) -> str:
         return self.grid_file(SUMMARY_FILE)
 
+    def paper_file(self, name: str) -> str:
+        return f"{self.root}/paper/{name}"
+
+    def paper_figure(self, figure: str, fmt: str) -> str:
+        return self.paper_file(f"{figure}.{fmt}")
+
+    def paper(self) -> list[str]:
+        """The paper outputs: the tables, then every figure in every paper format."""
+        tables = [self.paper_file(name) for name in PAPER_TABLES]
+        figures = [self.paper_figure(f, fmt) for f in PAPER_FIGURES for fmt in self.paper_formats]
+        return [*tables, *figures]
+
     def log(self, rule: str, setting: str | None = None) -> str:
         """One log per job, under the results directory (runs never share logs)."""
         return f"{self.root}/logs/{rule}{'' if setting is None else '/' + setting}.log"
@@ -247,4 +293,4 @@ class ResultsLayout:
         The default target: a run directory emptied or half-deleted reschedules its job.
         """
         runs = [path for s in settings for path in self.run_files(s, seeds)]
-        return [*runs, *self.figures(settings)]
+        return [*runs, *self.figures(settings), *self.paper()]

@@ -1,9 +1,10 @@
-"""The project's figures, byte-reproducible: same inputs, same PNG and PDF bytes.
+"""The project's figures, byte-reproducible: same inputs, same bytes in every format.
 
 Figures are built as plain ``matplotlib.figure.Figure`` objects (no pyplot
-state, the Agg renderer for PNG) under the default style plus ``STYLE``, at a
-fixed size (``PIXELS`` for PNG), and saved with fixed metadata (no software
-version, no creation date). Random jitter comes from a seeded numpy Generator.
+state, the Agg renderer for PNG) in a ``lenet_cpp.style.FigureStyle`` (by default
+``DEFAULT_STYLE``: ``PIXELS`` for PNG; the paper outputs pass config.yaml's ``paper:``
+style) and saved by ``save_figure`` with fixed metadata (no software version, no creation
+date). Random jitter comes from a seeded numpy Generator.
 
 Per setting (``plot_setting``): predictions vs true labels (jittered scatter,
 misclassified points highlighted, accuracy in the title) and the loss curve
@@ -14,28 +15,21 @@ confusion matrix of the best setting.
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
 
 import matplotlib as mpl
-import matplotlib.style
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.typing import ColorType
 
-from .layout import FIGURE_FORMATS, LOSSES_FILE, PREDICTIONS_FILE, seed_dir
-from .results import (
-    atomic_path,
-    load_metrics,
-    read_learning_rates,
-    read_losses,
-    read_predictions,
-)
+from .datasets import dataset_info
+from .layout import DEFAULT_DATASET, LOSSES_FILE, PREDICTIONS_FILE, seed_dir
+from .results import MetricsRecord, load_metrics, read_learning_rates, read_losses, read_predictions
+from .style import DEFAULT_STYLE, FigureStyle, save_figure
 
 __all__ = [
     "DPI",
@@ -53,47 +47,16 @@ __all__ = [
     "smooth",
 ]
 
-FIGSIZE = (7.0, 5.0)
-DPI = 100
-#: (width, height) of every PNG in pixels.
-PIXELS = (round(FIGSIZE[0] * DPI), round(FIGSIZE[1] * DPI))
-STYLE: Mapping[str, object] = {
-    "figure.figsize": FIGSIZE,
-    "figure.dpi": DPI,
-    "savefig.dpi": DPI,
-    "svg.hashsalt": "lenet-cpp",
-    "font.size": 10,
-    "axes.grid": True,
-    "grid.alpha": 0.3,
-}
-_METADATA: Mapping[str, Mapping[str, object]] = {
-    "png": {"Software": None},
-    "pdf": {"Creator": "lenet-cpp", "Producer": "lenet-cpp", "CreationDate": None},
-}
-assert set(_METADATA) == set(FIGURE_FORMATS), "fixed metadata for every figure format"
+FIGSIZE = (DEFAULT_STYLE.width_in, DEFAULT_STYLE.height_in)
+DPI = DEFAULT_STYLE.dpi
+#: (width, height) of every PNG of the default style in pixels.
+PIXELS = DEFAULT_STYLE.pixels
 _JITTER = 0.38
 _CURVE_POINTS = 60  # smoothing window: about total_steps / _CURVE_POINTS steps
-
-
-@contextlib.contextmanager
-def _style() -> Iterator[None]:
-    with matplotlib.style.context("default"), mpl.rc_context(cast("dict[Any, Any]", STYLE)):
-        yield
-
-
-def _new_figure() -> Figure:
-    return Figure(figsize=FIGSIZE, dpi=DPI, layout="constrained")
-
-
-def save_figure(fig: Figure, *paths: str | os.PathLike[str]) -> None:
-    """Save ``fig`` to each path (format from the suffix: .png or .pdf), atomically."""
-    for path in paths:
-        fmt = Path(path).suffix.lstrip(".").lower()
-        if fmt not in _METADATA:
-            formats = " or ".join(f".{f}" for f in FIGURE_FORMATS)
-            raise ValueError(f"{path}: figures are written as {formats}, got '.{fmt}'")
-        with _style(), atomic_path(path) as tmp:
-            fig.savefig(tmp, format=fmt, dpi=DPI, metadata=dict(_METADATA[fmt]))
+#: Widths of the thin strokes, as fractions of the style's line width.
+_THIN, _REFERENCE = 0.25, 0.5
+#: Font size of the confusion matrix's counts, as a fraction of the style's font size.
+_SMALL = 0.7
 
 
 def smooth(values: np.ndarray, window: int) -> np.ndarray:
@@ -114,21 +77,44 @@ def _window(n_steps: int) -> int:
     return max(1, round(n_steps / _CURVE_POINTS))
 
 
+def _label_classes(ax: Axes, classes: Sequence[str] | None) -> None:
+    """Name the ten classes on both axes (words slanted on the x axis); None: the numbers."""
+    if classes is None:
+        return
+    words = max(len(c) for c in classes) > 2
+    ax.set_xticklabels(classes, rotation=30 if words else 0, ha="right" if words else "center")
+    ax.set_yticklabels(classes)
+
+
+def _classes(record: MetricsRecord) -> tuple[str, ...]:
+    """The class names of the dataset a setting trained on (MNIST for older records)."""
+    return dataset_info(record["setting"].get("dataset", DEFAULT_DATASET)).classes
+
+
 # ---------------------------------------------------------------- figures
 
 
 def predictions_figure(
-    labels: np.ndarray, predictions: np.ndarray, *, title: str, jitter_seed: int = 0
+    labels: np.ndarray,
+    predictions: np.ndarray,
+    *,
+    title: str,
+    jitter_seed: int = 0,
+    classes: Sequence[str] | None = None,
+    style: FigureStyle = DEFAULT_STYLE,
 ) -> Figure:
-    """Scatter of predicted vs true label, jittered; misclassified points in red."""
+    """Scatter of predicted vs true label, jittered; misclassified points in red.
+
+    ``classes`` names the ticks (default: the label numbers).
+    """
     labels, predictions = np.asarray(labels), np.asarray(predictions)
     rng = np.random.default_rng(jitter_seed)
     x = labels + rng.uniform(-_JITTER, _JITTER, labels.size)
     y = predictions + rng.uniform(-_JITTER, _JITTER, labels.size)
     wrong = labels != predictions
     accuracy = 1.0 - wrong.mean() if labels.size else float("nan")
-    with _style():
-        fig = _new_figure()
+    with style.context():
+        fig = style.new_figure()
         ax = fig.add_subplot()
         ax.scatter(
             x[~wrong],
@@ -150,13 +136,18 @@ def predictions_figure(
             rasterized=True,
             label=f"misclassified ({int(wrong.sum())})",
         )
-        ax.plot([-0.5, 9.5], [-0.5, 9.5], c="0.5", lw=0.8, ls="--", zorder=0)
+        ax.plot(
+            [-0.5, 9.5], [-0.5, 9.5], c="0.5", lw=_REFERENCE * style.line_width, ls="--", zorder=0
+        )
         ticks = np.arange(10)
         ax.set(xticks=ticks, yticks=ticks, xlim=(-0.5, 9.5), ylim=(-0.5, 9.5))
+        _label_classes(ax, classes)
         ax.set(xlabel="true label (jittered)", ylabel="predicted label (jittered)")
         ax.set_title(
-            f"{title}\ntest accuracy {accuracy:.2%} ({int(wrong.sum())} of {labels.size} "
-            "misclassified)"
+            style.title(
+                f"{title}\ntest accuracy {accuracy:.2%} ({int(wrong.sum())} of {labels.size} "
+                "misclassified)"
+            )
         )
         ax.legend(loc="upper left", markerscale=3, framealpha=0.9)
     return fig
@@ -201,23 +192,23 @@ class LossCurves:
 
 def _draw_training(ax: Axes, curves: LossCurves, color: ColorType, *, label: str) -> None:
     x, sm = curves.epoch_axis(), curves.smoothed()
-    ax.plot(x, sm.mean(axis=0), c=color, lw=1.6, label=label)
+    ax.plot(x, sm.mean(axis=0), c=color, label=label)
     if sm.shape[0] > 1:
         ax.fill_between(x, sm.min(axis=0), sm.max(axis=0), color=color, alpha=0.25, lw=0)
 
 
-def loss_figure(curves: LossCurves, *, title: str) -> Figure:
+def loss_figure(curves: LossCurves, *, title: str, style: FigureStyle = DEFAULT_STYLE) -> Figure:
     """Smoothed per-step training loss (mean, min-max band over seeds) and per-epoch test loss."""
     n_seeds = len(curves.step_losses)
-    with _style():
-        fig = _new_figure()
+    with style.context():
+        fig = style.new_figure()
         ax = fig.add_subplot()
         raw = np.stack([np.asarray(v[: curves.steps]) for v in curves.step_losses.values()])
         ax.plot(
             curves.epoch_axis(),
             raw.mean(axis=0),
             c="0.55",
-            lw=0.4,
+            lw=_THIN * style.line_width,
             alpha=0.5,
             label="training loss per step (mean over seeds)",
         )
@@ -240,7 +231,7 @@ def loss_figure(curves: LossCurves, *, title: str) -> Figure:
             )
         ax.set_yscale("log")
         ax.set(xlabel="epoch", ylabel="cross-entropy loss", xlim=(0, curves.epochs))
-        ax.set_title(f"{title}\n{n_seeds} seed(s), {curves.steps} steps per seed")
+        ax.set_title(style.title(f"{title}\n{n_seeds} seed(s), {curves.steps} steps per seed"))
         ax.legend(loc="upper right", framealpha=0.9)
         if curves.scheduled:
             _draw_learning_rate(ax, curves)
@@ -256,11 +247,13 @@ def _draw_learning_rate(ax: Axes, curves: LossCurves) -> None:
     right.set_ylim(bottom=0)
 
 
-def grid_loss_figure(settings: Sequence[LossCurves], *, title: str) -> Figure:
+def grid_loss_figure(
+    settings: Sequence[LossCurves], *, title: str, style: FigureStyle = DEFAULT_STYLE
+) -> Figure:
     """The smoothed training loss of every setting (mean over seeds, min-max band)."""
     colors = mpl.color_sequences["tab10"]
-    with _style():
-        fig = _new_figure()
+    with style.context():
+        fig = style.new_figure()
         ax = fig.add_subplot()
         for i, curves in enumerate(settings):
             color = colors[i % len(colors)]
@@ -278,17 +271,28 @@ def grid_loss_figure(settings: Sequence[LossCurves], *, title: str) -> Figure:
                 )
         ax.set_yscale("log")
         ax.set(xlabel="epoch", ylabel="cross-entropy loss")
-        ax.set_title(f"{title}\nlines: smoothed training loss; circles: test loss per epoch")
-        ax.legend(loc="upper right", fontsize=8, framealpha=0.9)
+        ax.set_title(
+            style.title(f"{title}\nlines: smoothed training loss; circles: test loss per epoch")
+        )
+        style.legend(ax, loc="upper right")
     return fig
 
 
-def confusion_figure(matrix: np.ndarray, *, title: str) -> Figure:
-    """Confusion matrix: counts in the cells, colour = fraction of the true class."""
+def confusion_figure(
+    matrix: np.ndarray,
+    *,
+    title: str,
+    classes: Sequence[str] | None = None,
+    style: FigureStyle = DEFAULT_STYLE,
+) -> Figure:
+    """Confusion matrix: counts in the cells, colour = fraction of the true class.
+
+    ``classes`` names the ticks (default: the label numbers).
+    """
     counts = np.asarray(matrix, dtype=np.int64)
     fraction = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-    with _style():
-        fig = _new_figure()
+    with style.context():
+        fig = style.new_figure()
         ax = fig.add_subplot()
         ax.grid(False)
         image = ax.imshow(fraction, cmap="Blues", vmin=0.0, vmax=1.0)
@@ -300,15 +304,17 @@ def confusion_figure(matrix: np.ndarray, *, title: str) -> Figure:
                 str(value),
                 ha="center",
                 va="center",
-                fontsize=7,
+                fontsize=_SMALL * style.font_size,
                 color="white" if dark else "black",
             )
         ticks = np.arange(counts.shape[0])
         ax.set(xticks=ticks, yticks=ticks, xlabel="predicted label", ylabel="true label")
+        _label_classes(ax, classes)
         fig.colorbar(image, ax=ax, label="fraction of the true label's images")
         accuracy = np.trace(counts) / max(counts.sum(), 1)
         ax.set_title(
-            f"{title}\naccuracy {accuracy:.2%} over {counts.sum()} predictions", fontsize=9
+            style.title(f"{title}\naccuracy {accuracy:.2%} over {counts.sum()} predictions"),
+            fontsize=0.9 * style.font_size,
         )
     return fig
 
@@ -341,7 +347,13 @@ def plot_setting(
     name, seeds = record["setting"]["name"], record["seeds"]
     shown = seeds[0] if seed is None else seed
     labels, predictions = read_predictions(seed_dir(run_dir, shown) / PREDICTIONS_FILE)
-    fig = predictions_figure(labels, predictions, title=f"{name}, seed {shown}", jitter_seed=shown)
+    fig = predictions_figure(
+        labels,
+        predictions,
+        title=f"{name}, seed {shown}",
+        jitter_seed=shown,
+        classes=_classes(record),
+    )
     save_figure(fig, *predictions_paths)
     save_figure(loss_figure(load_loss_curves(run_dir), title=name), *loss_paths)
 
@@ -372,4 +384,5 @@ def plot_grid(
     save_figure(grid_loss_figure(curves, title="Training loss of every setting"), *loss_paths)
     matrix = _pooled_confusion(Path(run_dirs[best]))
     title = f"Best setting: {best}\n(test predictions of all its seeds)"
-    save_figure(confusion_figure(matrix, title=title), *confusion_paths)
+    classes = _classes(load_metrics(run_dirs[best]))
+    save_figure(confusion_figure(matrix, title=title, classes=classes), *confusion_paths)

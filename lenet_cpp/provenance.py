@@ -11,10 +11,11 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from ._version import __version__
-from .mnist import file_md5
+from torchvision.datasets.utils import calculate_md5
 
-__all__ = ["environment", "file_md5s", "git_info", "utc_now"]
+from ._version import __version__
+
+__all__ = ["cpu_model", "environment", "file_md5s", "git_info", "has_avx512", "utc_now"]
 
 _GIT_TIMEOUT_S = 10.0
 
@@ -51,6 +52,27 @@ def git_info(directory: str | os.PathLike[str]) -> dict[str, object]:
     return {"commit": commit, "dirty": None if status is None else bool(status)}
 
 
+def _cpuinfo() -> str:
+    try:
+        return Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def cpu_model() -> str:
+    """The CPU's model name as ``lscpu`` shows it (``platform.processor()`` where unknown)."""
+    for line in _cpuinfo().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def has_avx512() -> bool | None:
+    """Whether the CPU offers AVX-512 (``avx512f``); None where /proc/cpuinfo is missing."""
+    flags = next((ln for ln in _cpuinfo().splitlines() if ln.startswith("flags")), None)
+    return None if flags is None else "avx512f" in flags.split(":", 1)[1].split()
+
+
 def _version(module: str) -> str | None:
     try:
         return str(__import__(module).__version__)
@@ -69,6 +91,8 @@ def environment() -> dict[str, object]:
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "machine": platform.machine(),
+        "cpu": cpu_model(),
+        "avx512": has_avx512(),
         "hostname": socket.gethostname(),
         "cpu_count": os.cpu_count(),
     }
@@ -76,4 +100,4 @@ def environment() -> dict[str, object]:
 
 def file_md5s(paths: Iterable[str | os.PathLike[str]]) -> dict[str, str]:
     """MD5 of each file, keyed by its base name."""
-    return {Path(p).name: file_md5(Path(p)) for p in paths}
+    return {Path(p).name: calculate_md5(p) for p in paths}

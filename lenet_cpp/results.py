@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, TypedDict, cast
 import numpy as np
 
 from .layout import (
+    DEFAULT_DATASET,
     DEFAULT_SCHEDULE,
     EPOCHS_FILE,
     LOSSES_FILE,
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
     from .setting import Hyperparameters, TrainData
 
 __all__ = [
+    "DEFAULT_DATASET",
     "SUMMARY_COLUMNS",
     "MetricsRecord",
     "RunInfo",
@@ -59,6 +61,7 @@ __all__ = [
     "best_row",
     "build_metrics",
     "confusion_matrix",
+    "dataset_of",
     "load_metrics",
     "read_learning_rates",
     "read_losses",
@@ -135,6 +138,7 @@ class RunInfo(TypedDict):
 class GridPoint(TypedDict):
     """A setting's grid axes and epochs (summary.csv's columns of a setting)."""
 
+    dataset: str
     activation: str
     pooling: str
     learning_rate: float
@@ -428,6 +432,7 @@ def _summary_row(record: MetricsRecord, rank: int) -> SummaryRow:
         rank=rank,
         setting=setting["name"],
         status=res.get("status", "ok"),  # metrics.json files from before statuses: ok
+        dataset=setting.get("dataset", DEFAULT_DATASET),  # files from before datasets: MNIST
         activation=setting["activation"],
         pooling=setting["pooling"],
         learning_rate=setting["learning_rate"],
@@ -469,6 +474,12 @@ def summarize(records: Sequence[MetricsRecord]) -> list[SummaryRow]:
     order = sorted(range(len(records)), key=lambda i: _ranking_key(records[i]))
     ranks = {i: rank for rank, i in enumerate(order, start=1)}
     return [_summary_row(r, ranks[i]) for i, r in enumerate(records)]
+
+
+def dataset_of(row: Mapping[str, object]) -> str:
+    """The dataset of a summary row: its ``dataset`` column, else ``DEFAULT_DATASET`` (rows
+    written before datasets were a grid axis)."""
+    return str(row.get("dataset", DEFAULT_DATASET))
 
 
 def best_row(rows: Sequence[SummaryRow]) -> SummaryRow:

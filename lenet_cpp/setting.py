@@ -15,7 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, TypedDict
 
-from .layout import DEFAULT_SCHEDULE, GRID_KEYS, setting_name
+from .datasets import dataset_info
+from .layout import DEFAULT_DATASET, DEFAULT_SCHEDULE, GRID_KEYS, setting_name
 
 if TYPE_CHECKING:
     import torch
@@ -55,7 +56,8 @@ SCHEDULE_OPTIONS: tuple[str, ...] = ("milestones", "gamma", "warmup", "final_lea
 
 @dataclass(frozen=True)
 class Hyperparameters:
-    """One grid point: everything ``lenet_cpp.train`` needs except seed, data and threads."""
+    """One grid point: everything ``lenet_cpp.train`` needs except seed, data and threads,
+    and the dataset it trains on (``lenet_cpp.datasets``)."""
 
     activation: str = "relu"
     pooling: str = "max"
@@ -64,6 +66,7 @@ class Hyperparameters:
     momentum: float = 0.0
     weight_decay: float = 0.0
     epochs: int = 1
+    dataset: str = DEFAULT_DATASET
     #: The learning-rate schedule and its parameters (``lenet_cpp.train``'s, checked there).
     schedule: str = DEFAULT_SCHEDULE
     milestones: tuple[int, ...] = ()
@@ -76,6 +79,7 @@ class Hyperparameters:
     augment_ranges: Mapping[str, float] | None = field(default=None, hash=False)
 
     def __post_init__(self) -> None:
+        dataset_info(self.dataset)  # ValueError naming the datasets
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.epochs < 0:
@@ -138,12 +142,13 @@ def grid_settings(
 ) -> dict[str, Hyperparameters]:
     """Setting name -> hyperparameters, for every combination of the grid's values.
 
-    ``grid`` maps each of ``GRID_KEYS`` to its list of values (``momentum`` and
-    ``weight_decay`` default to ``[0.0]``, ``schedule`` to the default schedule, ``augment``
-    to ``[False]``). ``schedule_options`` (keys of ``SCHEDULE_OPTIONS``) and
-    ``augment_ranges`` apply to every setting.
+    ``grid`` maps each of ``GRID_KEYS`` to its list of values (``dataset`` defaults to
+    ``[DEFAULT_DATASET]``, ``momentum`` and ``weight_decay`` to ``[0.0]``, ``schedule`` to the
+    default schedule, ``augment`` to ``[False]``). ``schedule_options`` (keys of
+    ``SCHEDULE_OPTIONS``) and ``augment_ranges`` apply to every setting.
     """
     defaults: dict[str, Sequence[object]] = {
+        "dataset": [DEFAULT_DATASET],
         "momentum": [0.0],
         "weight_decay": [0.0],
         "schedule": [DEFAULT_SCHEDULE],
@@ -211,12 +216,12 @@ class TrainData:
         train_subset: int | None = None,
         test_subset: int | None = None,
     ) -> TrainData:
-        """Read the MNIST IDX files in ``data_dir`` (see ``lenet_cpp.mnist.load_mnist``)."""
-        from .mnist import load_mnist
+        """Read the IDX files in ``data_dir`` (see ``lenet_cpp.loading.load_split``)."""
+        from .loading import load_split
 
         data = cls.from_arrays(
-            load_mnist(data_dir, "train"),
-            load_mnist(data_dir, "test"),
+            load_split(data_dir, "train"),
+            load_split(data_dir, "test"),
             train_subset=train_subset,
             test_subset=test_subset,
         )

@@ -40,9 +40,11 @@ if BUILDS_EXTENSION:
     sys.path.insert(0, str(SOURCE_DIR))  # the checkout's lenet_cpp (pure Python: no extension)
 
 import lenet_cpp  # pure Python: the extension loads on first use only
+from lenet_cpp.datasets import DATASET_NAMES
 from lenet_cpp.imports import code_files
 from lenet_cpp.layout import (
     DATA_MANIFEST,
+    dataset_dir,
     FIGURE_FORMATS,
     EPOCHS_FILE,
     LOSSES_FILE,
@@ -109,12 +111,19 @@ def code_inputs(script):
     return [workdir_relative(p) for p in scripts] + modules + extension
 
 
-DATA_DIR = config["data"]["dir"].rstrip("/")
-# The data rule's output: the MD5 of each verified file (the files are not declared outputs,
-# so --forceall never deletes data; see scripts/download_mnist.py).
-MANIFEST = f"{DATA_DIR}/{DATA_MANIFEST}"
+def manifest(dataset):
+    """The data rule's output for a dataset: the MD5 of each verified file (the files are
+    not declared outputs, so --forceall never deletes data; see scripts/download_data.py)."""
+    return f"{dataset_dir(config['data']['dir'], dataset)}/{DATA_MANIFEST}"
 
-LAYOUT = ResultsLayout(config["results_dir"])
+
+def data_source(dataset):
+    """data.source for a dataset: one path for every dataset, or a path per dataset."""
+    source = config["data"]["source"]
+    return source.get(dataset) if isinstance(source, dict) else source
+
+
+LAYOUT = ResultsLayout(config["results_dir"], paper_formats=tuple(config["paper"]["formats"]))
 SEEDS = config["seeds"]
 SETTINGS = grid_settings(
     config["grid"],
@@ -130,4 +139,14 @@ def figure_outputs(path_of, caption, labels, **category):
     for fmt in FIGURE_FORMATS:
         flags = dict(caption=f"../report/{caption}", labels={**labels, "format": fmt.upper()})
         outputs.append(report(path_of(fmt), **flags, **category))
+    return outputs
+
+
+def paper_figure_outputs(figure, caption, name):
+    """One report() output per paper format (config's paper.formats) of a paper figure."""
+    outputs = []
+    for fmt in config["paper"]["formats"]:
+        labels = {"figure": name, "format": fmt.upper()}
+        path = LAYOUT.paper_figure(figure, fmt)
+        outputs.append(report(path, caption=f"../report/{caption}", category="Paper", labels=labels))
     return outputs

@@ -1,20 +1,22 @@
-# MNIST: the verified acquisition chain of lenet_cpp.mnist.ensure_mnist. The declared output
-# is the manifest of MD5s, not the data files: Snakemake deletes a job's outputs before it
-# reruns it, and data that verified once must survive --forceall (refetching needs the
-# network). Jobs that read the data verify it against the manifest or the official MD5s.
-rule download_mnist:
+# Each dataset of the grid: the verified acquisition chain of lenet_cpp.acquire.ensure_dataset
+# into its own directory (data.dir/<dataset>). The declared output is the manifest of MD5s,
+# not the data files: Snakemake deletes a job's outputs before it reruns it, and data that
+# verified once must survive --forceall (refetching needs the network). Jobs that read the
+# data verify it against the manifest or the official MD5s.
+rule download_data:
     input:
-        code=code_inputs("download_mnist.py"),
+        code=code_inputs("download_data.py"),
     output:
-        MANIFEST,
+        manifest("{dataset}"),
     params:
         data_dir=lambda wildcards, output: os.path.dirname(output[0]),
-        data=config["data"],
+        source=lambda wildcards: data_source(wildcards.dataset),
+        verify=config["data"]["verify"],
         source_dir=IMPORT_DIR,
     log:
-        LAYOUT.log("download_mnist"),
+        LAYOUT.log("download_data", "{dataset}"),
     benchmark:
-        LAYOUT.benchmark("download_mnist")
+        LAYOUT.benchmark("download_data", "{dataset}")
     localrule: True
     threads: 1
     resources:
@@ -23,4 +25,4 @@ rule download_mnist:
     conda:
         ENV
     script:
-        "../scripts/download_mnist.py"
+        "../scripts/download_data.py"

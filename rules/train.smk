@@ -2,7 +2,7 @@
 rule train:
     input:
         code=code_inputs("train.py"),
-        manifest=MANIFEST,
+        manifest=lambda wildcards: manifest(SETTINGS[wildcards.setting].dataset),
     output:
         metrics=LAYOUT.metrics("{setting}"),
         losses=LAYOUT.seed_files("{setting}", LOSSES_FILE, SEEDS),

@@ -8,15 +8,15 @@ from _job import job
 
 def main(smk: Any) -> None:
     with job(smk) as log:
+        from lenet_cpp.datasets import dataset_info
         from lenet_cpp.integrity import OFFICIAL_MD5, read_manifest
         from lenet_cpp.job import JobSpec, run_job
-        from lenet_cpp.mnist import MNIST_MD5
         from lenet_cpp.setting import Hyperparameters
 
         hp = Hyperparameters.from_mapping(smk.params.hyperparameters)
         # The official sums when data.verify is on, else those the data rule recorded.
         if smk.params.verify:
-            expected, source = MNIST_MD5, OFFICIAL_MD5
+            expected, source = dataset_info(hp.dataset).md5, OFFICIAL_MD5
         else:
             expected, source = read_manifest(smk.input.manifest), f"in {smk.input.manifest}"
         spec = JobSpec(

@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import urllib.request
 from pathlib import Path
 
 import pytest
+from fake_sources import FakeWeb
 
 from lenet_cpp.synthetic import write_synthetic_mnist
 
@@ -51,3 +53,11 @@ def synthetic_md5(synthetic_mnist_dir: Path) -> dict[str, str]:
         p.name: hashlib.md5(p.read_bytes()).hexdigest()
         for p in sorted(synthetic_mnist_dir.iterdir())
     }
+
+
+@pytest.fixture
+def web(monkeypatch: pytest.MonkeyPatch) -> FakeWeb:
+    """The network, faked: ``urllib.request.urlopen`` serves what a test publishes."""
+    fake = FakeWeb()
+    monkeypatch.setattr(urllib.request, "urlopen", fake)
+    return fake

@@ -18,7 +18,21 @@ from lenet_cpp.imports import EXTENSION, code_files, import_circles, import_grap
 
 ROOT = Path(__file__).resolve().parents[1]
 STUB = ROOT / "lenet_cpp" / "_C.pyi"
-PURE_PYTHON = ("layout", "setting", "idx", "mnist", "plotting", "results", "imports", "synthetic")
+PURE_PYTHON = (
+    "layout",
+    "setting",
+    "datasets",
+    "idx",
+    "loading",
+    "acquire",
+    "plotting",
+    "results",
+    "imports",
+    "synthetic",
+    "style",
+    "tables",
+    "paper",
+)
 
 
 def test_no_module_imports_one_that_imports_it_back() -> None:
@@ -34,7 +48,8 @@ def test_import_circles_are_found() -> None:
 
 def test_results_and_plotting_never_call_back_into_the_job() -> None:
     graph = import_graph(type_only=False)
-    for module in ("lenet_cpp.results", "lenet_cpp.plotting", "lenet_cpp.setting"):
+    readers = ("results", "plotting", "setting", "style", "tables", "paper")
+    for module in (f"lenet_cpp.{name}" for name in readers):
         assert not {"lenet_cpp.job", "lenet_cpp.seeds", "lenet_cpp.cli"} & graph[module], module
 
 
@@ -67,6 +82,16 @@ def test_layout_and_setting_load_neither_torch_nor_the_extension() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert done.stdout.strip() == "[]"
+
+
+def test_the_extension_imports_on_its_own() -> None:
+    """``import lenet_cpp._C`` in a fresh interpreter loads torch first (it links libtorch)."""
+    code = "import lenet_cpp._C as c, sys; print(c.train.__name__, 'torch' in sys.modules)"
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["train", "True"]
 
 
 def test_the_package_exposes_the_extension_lazily() -> None:
@@ -137,8 +162,8 @@ def test_code_inputs_follow_the_scripts_imports() -> None:
     assert {"plotting.py", "results.py", "layout.py", "__init__.py"} <= plot
     assert "job.py" not in plot and not plot_needs_extension
     train, train_needs_extension = names("train.py")
-    assert {"job.py", "seeds.py", "setting.py", "integrity.py", "mnist.py", "idx.py"} <= train
+    assert {"job.py", "seeds.py", "setting.py", "integrity.py", "loading.py", "idx.py"} <= train
     assert train_needs_extension
-    data, data_needs_extension = names("download_mnist.py")
-    assert {"mnist.py", "integrity.py"} <= data and not data_needs_extension
+    data, data_needs_extension = names("download_data.py")
+    assert {"acquire.py", "datasets.py", "integrity.py"} <= data and not data_needs_extension
     assert EXTENSION == "lenet_cpp._C"

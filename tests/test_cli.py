@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import matplotlib.image
 import pytest
+from fake_sources import FakeWeb, write_script
 
 from lenet_cpp.cli import EXIT_INTERRUPTED, main
 from lenet_cpp.layout import MNIST_FILES, SETTING_FIGURES, figure_paths, run_files
@@ -83,6 +85,35 @@ def test_download_copies_from_a_local_source(
     assert main([*argv, "--no-verify"]) == 0
     assert sorted(p.name for p in data.iterdir()) == sorted(MNIST_FILES)
     assert "local:" in capsys.readouterr().out
+
+
+def test_download_fashion_mnist_checks_its_own_checksums(
+    synthetic_mnist_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    web: FakeWeb,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    write_script(tmp_path / "apt-get", "exit 100\n")  # offline: Debian's package is out of reach
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    data = tmp_path / "fashion"
+    argv = ["download", "--dataset", "fashion-mnist", "--data-dir", str(data)]
+    argv += ["--source", str(synthetic_mnist_dir)]
+    assert main(argv) == 1  # synthetic files are not Fashion-MNIST
+    assert main([*argv, "--no-verify"]) == 0
+    assert "Fashion-MNIST ready in" in capsys.readouterr().out
+
+
+def test_download_puts_each_dataset_in_its_own_directory(
+    synthetic_mnist_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    argv = ["download", "--source", str(synthetic_mnist_dir), "--no-verify"]
+    assert main([*argv, "--dataset", "fashion-mnist"]) == 0
+    assert sorted(p.name for p in (tmp_path / "data" / "fashion-mnist").iterdir()) == sorted(
+        MNIST_FILES
+    )
+    assert not (tmp_path / "data" / "mnist").exists()
 
 
 def test_synthetic_writes_idx_files(tmp_path: Path) -> None:

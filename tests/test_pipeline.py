@@ -22,6 +22,7 @@ import pytest
 import yaml
 from portability import LIBRARY_SWITCHES
 from workflow_utils import (
+    OVERRIDES,
     assert_same_results,
     expected_outputs,
     extension_path,
@@ -34,9 +35,17 @@ from workflow_utils import (
     snakemake_command,
 )
 
-from lenet_cpp.layout import DATA_MANIFEST, MNIST_FILES, run_files
+from lenet_cpp.layout import (
+    DATA_MANIFEST,
+    DEFAULT_DATASET,
+    MNIST_FILES,
+    PAPER_FIGURES,
+    dataset_dir,
+    run_files,
+)
 from lenet_cpp.plotting import PIXELS
 from lenet_cpp.results import read_losses, read_predictions
+from lenet_cpp.style import FigureStyle
 from lenet_cpp.synthetic import write_synthetic_mnist
 
 pytestmark = pytest.mark.slow
@@ -99,16 +108,35 @@ def test_lint_is_clean(fresh: Path) -> None:
     assert "Lints for" not in output
 
 
-def test_dry_run_lists_one_train_job_per_setting(fresh: Path) -> None:
+@pytest.mark.parametrize("datasets", [None, ["mnist", "fashion-mnist"]])
+def test_dry_run_lists_one_train_job_per_setting_and_a_data_job_per_dataset(
+    fresh: Path, datasets: list[str] | None
+) -> None:
+    if datasets is not None:
+        (fresh / OVERRIDES).write_text(yaml.safe_dump({"grid": {"dataset": datasets}}))
     n_settings = len(setting_names(load_config(fresh)))
     done = run_snakemake(fresh, "--dry-run", "--quiet", "rules")
     assert job_counts(done.stdout) == {
-        "download_mnist": 1,
+        "download_data": len(datasets or [DEFAULT_DATASET]),
         "train": n_settings,
         "plot_setting": n_settings,
         "summarize_grid": 1,
+        "paper_outputs": 1,
         "all": 1,
     }
+
+
+def test_each_dataset_of_the_grid_has_its_own_settings_and_directory(fresh: Path) -> None:
+    (fresh / OVERRIDES).write_text("grid:\n  dataset: [mnist, fashion-mnist]\n", encoding="utf-8")
+    config = load_config(fresh)
+    names = setting_names(config)
+    assert len(names) == 4 and sum(n.startswith("fashion-mnist_") for n in names) == 2
+    root = config["data"]["dir"]
+    manifests = [f"{dataset_dir(root, d)}/{DATA_MANIFEST}" for d in ("mnist", "fashion-mnist")]
+    run_snakemake(fresh, *manifests)  # the synthetic source serves both (data.verify is off)
+    for manifest in manifests:
+        files = sorted(p.name for p in (fresh / manifest).parent.iterdir())
+        assert files == sorted([*MNIST_FILES, DATA_MANIFEST])
 
 
 @pytest.mark.parametrize(
@@ -186,7 +214,7 @@ def test_metrics_hold_sane_numbers_and_provenance(finished: Path) -> None:
         assert metrics["data"] == {
             "train_size": N_TRAIN,
             "test_size": N_TEST,
-            "dir": config["data"]["dir"],
+            "dir": dataset_dir(config["data"]["dir"], DEFAULT_DATASET),
             "md5": metrics["data"]["md5"],
         }
         assert len(metrics["data"]["md5"]) == 4
@@ -233,8 +261,9 @@ def test_summary_has_one_ranked_row_per_setting(finished: Path) -> None:
 
 def test_figures_are_images_of_the_expected_size(finished: Path) -> None:
     results = finished / _results_dir(finished)
-    pngs = sorted(results.rglob("*.png"))
-    pdfs = sorted(results.rglob("*.pdf"))
+    paper = results / "paper"  # at the paper style: tests/test_paper.py, test_paper_outputs_...
+    pngs = sorted(p for p in results.rglob("*.png") if paper not in p.parents)
+    pdfs = sorted(p for p in results.rglob("*.pdf") if paper not in p.parents)
     assert len(pngs) == len(pdfs) == 2 * len(setting_names(load_config(finished))) + 2
     for png in pngs:
         image = matplotlib.image.imread(png)
@@ -244,6 +273,26 @@ def test_figures_are_images_of_the_expected_size(finished: Path) -> None:
         data = pdf.read_bytes()
         assert data.startswith(b"%PDF") and len(data) > 5_000
         assert b"CreationDate" not in data
+
+
+def test_paper_outputs_hold_the_grid_at_the_paper_style(finished: Path) -> None:
+    config = load_config(finished)
+    layout = results_layout(config)
+    style = FigureStyle.from_config(config["paper"])
+    names = setting_names(config)
+    latex = (finished / layout.paper_file("table.tex")).read_text(encoding="utf-8")
+    body = latex.split("\\midrule")[1].split("\\bottomrule")[0].strip().splitlines()
+    assert len(body) == len(names) and latex.count("\\mathbf{") == 2  # the best, in bold
+    markdown = (finished / layout.paper_file("table.md")).read_text(encoding="utf-8")
+    assert markdown.count("**") == 4
+    for figure in PAPER_FIGURES:
+        png = matplotlib.image.imread(finished / layout.paper_figure(figure, "png"))
+        assert png.shape[1] == int(style.width_in * style.dpi), figure
+        assert png[..., :3].std() > 0.01, figure
+        pdf = (finished / layout.paper_figure(figure, "pdf")).read_bytes()
+        assert pdf.startswith(b"%PDF") and b"CreationDate" not in pdf
+    done = run_snakemake(finished, "--dry-run", "paper")
+    assert "Nothing to be done" in done.stdout + done.stderr
 
 
 def test_second_run_has_nothing_to_do(finished: Path) -> None:
@@ -257,6 +306,8 @@ def test_report_is_self_contained_html(finished: Path) -> None:
     assert report.stat().st_size > 100_000
     assert "<html" in html.lower()
     assert "confusion_best.png" in html and "summary.csv" in html
+    for name in ("table.html", "table.tex", "error_vs_epoch.png", "misclassified.pdf"):
+        assert name in html
     report.unlink()
 
 
@@ -275,6 +326,7 @@ def test_touching_a_cpp_source_rebuilds_and_retrains(finished: Path) -> None:
         "train": n_settings,
         "plot_setting": n_settings,
         "summarize_grid": 1,
+        "paper_outputs": 1,
         "all": 1,
     }
     assert _nothing_to_do(finished)
@@ -391,6 +443,7 @@ def test_a_damaged_run_directory_reschedules_its_job(finished_copy: Path, damage
         "train": 1,
         "plot_setting": 1,
         "summarize_grid": 1,
+        "paper_outputs": 1,
         "all": 1,
     }
     run_snakemake(finished_copy)
@@ -404,12 +457,13 @@ def test_a_corrupted_data_file_fails_the_train_job_naming_the_checksums(
     finished_copy: Path,
 ) -> None:
     config = load_config(finished_copy)
-    data = finished_copy / config["data"]["dir"]
+    data = finished_copy / dataset_dir(config["data"]["dir"], DEFAULT_DATASET)
     images = data / MNIST_FILES[0]
     blob = bytearray(images.read_bytes())
     blob[len(blob) // 2] ^= 0xFF  # same size, one byte flipped
     images.write_bytes(bytes(blob))
-    done = run_snakemake(finished_copy, "--forcerun", "train", check=False)
+    # --keep-going: every train job runs and fails, whichever the scheduler starts first
+    done = run_snakemake(finished_copy, "--forcerun", "train", "--keep-going", check=False)
     assert done.returncode != 0
     name = setting_names(config)[0]
     log = (finished_copy / results_layout(config).log("train", name)).read_text()
@@ -417,17 +471,17 @@ def test_a_corrupted_data_file_fails_the_train_job_naming_the_checksums(
     expected = manifest["md5"][MNIST_FILES[0]]
     assert f"{images.relative_to(finished_copy)} has MD5 " in log
     assert f"expected MD5 {expected}" in log
-    assert "--forcerun download_mnist" in log
+    assert "--forcerun download_data" in log
     assert not (finished_copy / results_layout(config).metrics(name)).exists()
 
 
 def test_forceall_keeps_the_verified_data(finished_copy: Path) -> None:
     config = load_config(finished_copy)
-    data = finished_copy / config["data"]["dir"]
+    data = finished_copy / dataset_dir(config["data"]["dir"], DEFAULT_DATASET)
     before = {name: (data / name).stat().st_mtime_ns for name in MNIST_FILES}
     manifest = (data / DATA_MANIFEST).stat().st_mtime_ns
     shutil.rmtree(finished_copy / config["data"]["source"])  # nowhere to fetch it again from
-    run_snakemake(finished_copy, "--forceall", "download_mnist")
+    run_snakemake(finished_copy, "--forceall", str(data.relative_to(finished_copy) / DATA_MANIFEST))
     assert {name: (data / name).stat().st_mtime_ns for name in MNIST_FILES} == before
     assert (data / DATA_MANIFEST).stat().st_mtime_ns > manifest
 

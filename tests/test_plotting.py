@@ -129,6 +129,6 @@ def test_smooth_is_a_trailing_mean() -> None:
 
 
 def test_save_figure_rejects_other_formats(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"\.png or \.pdf"):
-        save_figure(_figures()["loss"], tmp_path / "x.svg")
+    with pytest.raises(ValueError, match=r"\.pdf or \.png or \.svg or \.pgf, got '\.jpg'"):
+        save_figure(_figures()["loss"], tmp_path / "x.jpg")
     assert not list(tmp_path.iterdir())

@@ -13,7 +13,7 @@ reports only the exit status. Here each runnable block runs in a fresh clone-lik
 checkout (``workflow_utils.make_workflow_dir`` plus ``bench/``) in the system temp directory,
 ``bash`` blocks with ``bash -euo pipefail``, ``python`` blocks with this interpreter, with this
 environment's ``bin/`` first on PATH and the copy first on PYTHONPATH. The copy's ``data/mnist``
-holds small synthetic IDX files standing in for the downloaded MNIST (``load_mnist`` reads them;
+holds small synthetic IDX files standing in for the downloaded MNIST (``load_split`` reads them;
 commands that verify the official MD5 sums are marked as needing the download). Caches go to
 the temp directory too, and a test checks that running the blocks left the checkout as it was.
 """

@@ -148,7 +148,8 @@ def setting_names(config: Mapping) -> list[str]:
 
 def results_layout(config: Mapping) -> ResultsLayout:
     """The layout of the configuration's results directory."""
-    return ResultsLayout(str(config.get("results_dir", "results")))
+    formats = tuple(config.get("paper", {}).get("formats", ResultsLayout.paper_formats))
+    return ResultsLayout(str(config.get("results_dir", "results")), paper_formats=formats)
 
 
 def expected_outputs(config: Mapping) -> list[str]:
