@@ -78,6 +78,7 @@ def test_default_settings_keep_their_names_and_new_axes_add_suffixes() -> None:
         grid_settings(GRID, 1, schedule_options={"milestone": [1]})
     assert (
         setting_name(
+            dataset="mnist",
             activation="tanh",
             pooling="avg",
             learning_rate=0.1,
