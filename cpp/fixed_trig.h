@@ -42,7 +42,7 @@ inline double cos_small(double t) {
 
 }  // namespace detail
 
-// cos(pi x) for any finite x: reduced exactly to x in [0, 1] (cos is even, 2-periodic), then to
+// cos(pi x) for |x| < 2^52: reduced exactly to x in [0, 1] (cos is even, 2-periodic), then to
 // [0, 1/2] by cos(pi x) = -cos(pi (1 - x)), then to an argument of at most pi/4.
 inline double cos_pi(double x) {
   if (x < 0.0) x = -x;
