@@ -159,6 +159,8 @@ def single_contenders(
     x, y = data.train_x, data.train_y
     return {
         "cpp": lambda h: cpp_run(x, y, 1, h, threads=args.threads, test=test),
+        # the same run with distortions (train(augment=True)): their cost is augment_slowdown
+        "cpp_augment": lambda h: cpp_run(x, y, 1, h, threads=args.threads, test=test, augment=True),
         "python_strong": lambda h: train_loop(x, y, 1, h, test=test),
         # on a shared 2-core machine one intra-op thread can beat two: the strongest Python
         # loop is the faster of both
@@ -255,7 +257,11 @@ def single_ratios(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     ratios = {}
     for batch_size in sorted({r["batch_size"] for r in rows}):
         cpp = by_key[(batch_size, "cpp")]
-        peers = {name: r for (b, name), r in by_key.items() if b == batch_size and name != "cpp"}
+        peers = {
+            name: r
+            for (b, name), r in by_key.items()
+            if b == batch_size and name not in ("cpp", "cpp_augment")
+        }
         entry = {
             f"cpp_vs_{name}": cpp["images_per_second"] / peer["images_per_second"]
             for name, peer in peers.items()
@@ -267,6 +273,9 @@ def single_ratios(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
             best = max(strong, key=lambda r: r["images_per_second"])
             entry["cpp_vs_strongest_python"] = cpp["images_per_second"] / best["images_per_second"]
             entry["accuracy_gap_points"] = 100 * (cpp["test_accuracy"] - best["test_accuracy"])
+        if (batch_size, "cpp_augment") in by_key:
+            augmented = by_key[(batch_size, "cpp_augment")]
+            entry["augment_slowdown"] = cpp["images_per_second"] / augmented["images_per_second"]
         ratios[str(batch_size)] = entry
     return ratios
 

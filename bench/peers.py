@@ -93,8 +93,10 @@ def cpp_run(
     *,
     threads: int,
     test: tuple[torch.Tensor, torch.Tensor] | None = None,
+    augment: bool = False,
 ) -> LoopResult:
-    """One ``lenet_cpp.train`` call, reported like the Python loops."""
+    """One ``lenet_cpp.train`` call, reported like the Python loops (``augment``: with the
+    default distortions)."""
     start = time.perf_counter()
     run = lenet_cpp.train(
         images,
@@ -109,6 +111,7 @@ def cpp_run(
         threads=threads,
         test_data=test[0] if test else None,
         test_targets=test[1] if test else None,
+        augment=augment,
     )
     wall = time.perf_counter() - start
     return LoopResult(

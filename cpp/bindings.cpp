@@ -175,6 +175,31 @@ lenet::Kernels kernels_for(const lenet::LeNet5Impl& model, const std::optional<s
   return checked_kernels(kernels, model.device());
 }
 
+// augment=False | True | {range name: number}: True takes the default ranges; a dict changes
+// the named ones (lenet::augment_range_names()) and keeps the defaults of the others.
+lenet::AugmentOptions checked_augment(const py::handle& augment) {
+  lenet::AugmentOptions options;
+  if (py::isinstance<py::bool_>(augment)) {
+    options.enabled = augment.cast<bool>();
+    return options;
+  }
+  if (!py::isinstance<py::dict>(augment)) {
+    throw py::type_error("augment must be a bool or a dict of ranges, got " + type_name(augment));
+  }
+  options.enabled = true;
+  for (const auto& [key, value] : augment.cast<py::dict>()) {
+    const bool number = (py::isinstance<py::float_>(value) || py::isinstance<py::int_>(value)) &&
+                        !py::isinstance<py::bool_>(value);
+    if (!py::isinstance<py::str>(key) || !number) {
+      throw py::type_error("augment ranges map names to numbers, got " +
+                           py::repr(key).cast<std::string>() + ": " +
+                           py::repr(value).cast<std::string>());
+    }
+    lenet::augment_range(options, key.cast<std::string>()) = value.cast<double>();
+  }
+  return options;
+}
+
 // A str or os.PathLike -> its path string.
 std::string checked_path(const py::handle& path, const char* name) {
   if (!py::isinstance<py::str>(path) && !py::hasattr(path, "__fspath__")) {
@@ -358,6 +383,21 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
       "are reused instead of returned to the OS and page-faulted in again (up to 1.35x for "
       "PyTorch loops). Call once at start-up; returns False where it is not supported (non-glibc).");
 
+  m.def(
+      "distort",
+      [](const py::object& images, const py::object& seed, const py::object& augment) {
+        const auto x = checked_images(images, "images");
+        const auto options = checked_augment(augment);
+        lenet::validate(options);
+        auto generator = at::make_generator<at::CPUGeneratorImpl>(checked_seed(seed));
+        py::gil_scoped_release no_gil;
+        if (!options.enabled) return x.clone();
+        return lenet::distort(x, options, generator, lenet::normalized_background());
+      },
+      py::arg("images"), py::kw_only(), py::arg("seed") = 0, py::arg("augment") = true,
+      "The random affine distortions train(augment=...) applies, drawn from a generator seeded "
+      "with `seed`: normalised float32 [N,1,28,28] (uint8 pixels are normalised first).");
+
   py::class_<lenet::Progress>(m, "Progress", "Where a training run is; passed to the progress callback.")
       .def_readonly("step", &lenet::Progress::step)
       .def_readonly("total_steps", &lenet::Progress::total_steps)
@@ -502,6 +542,10 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
                              [](const lenet::TrainResult& r) {
                                return torch::tensor(r.step_losses, torch::kFloat32);
                              })
+      .def_property_readonly("step_learning_rates",
+                             [](const lenet::TrainResult& r) {
+                               return torch::tensor(r.step_learning_rates, torch::kFloat64);
+                             })
       .def_property_readonly("train_loss", [](const lenet::TrainResult& r) { return to_list(r.train_loss); })
       .def_property_readonly("train_accuracy",
                              [](const lenet::TrainResult& r) { return to_list(r.train_accuracy); })
@@ -529,7 +573,10 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
          const std::optional<std::string>& kernels, const py::object& test_data,
          const py::object& test_targets, const py::object& progress, int64_t progress_every,
          const py::object& checkpoint, const std::string& on_divergence,
-         const std::string& architecture, const std::string& output) {
+         const std::string& architecture, const std::string& output,
+         const std::string& schedule, const std::vector<int64_t>& milestones, double gamma,
+         const std::optional<double>& warmup, const std::optional<double>& final_learning_rate,
+         const py::object& augment) {
         if (!progress.is_none() && !PyCallable_Check(progress.ptr())) {
           throw py::type_error("progress must be a callable or None, got " + type_name(progress));
         }
@@ -551,6 +598,9 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         options.progress_every = progress_every;
         options.checkpoint = checkpoint.is_none() ? "" : checked_path(checkpoint, "checkpoint");
         options.stop_on_divergence = on_divergence == "raise";
+        options.schedule = {checked_choice<lenet::Schedule>(lenet::parse_schedule, schedule),
+                            milestones, gamma, warmup, final_learning_rate};
+        options.augment = checked_augment(augment);
         lenet::validate(options);
 
         const auto train_set = checked_dataset(data, "data", targets, "targets");
@@ -576,6 +626,9 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
       py::arg("progress") = py::none(), py::arg("progress_every") = 100,
       py::arg("checkpoint") = py::none(), py::arg("on_divergence") = "raise",
       py::arg("architecture") = "lenet5", py::arg("output") = "softmax",
+      py::arg("schedule") = "constant", py::arg("milestones") = std::vector<int64_t>{},
+      py::arg("gamma") = 0.1, py::arg("warmup") = py::none(),
+      py::arg("final_learning_rate") = py::none(), py::arg("augment") = false,
       R"doc(Train a fresh LeNet-5 with minibatch SGD (shuffled every epoch) and return a TrainResult.
 
 The loop runs in C++ with the GIL released. Every `progress_every` steps the GIL is taken back to
@@ -592,5 +645,16 @@ data resumes from it, bit-identical to an uninterrupted run (another run's file 
 FloatingPointError); "continue" trains on and reports the step in `diverged_at_step`.
 `architecture`: "lenet5" (today's network) or "lenet5-1998" (the paper's: trainable subsampling,
 partial C3, scaled tanh; `activation` and `pooling` do not apply to it); `output`: "softmax" or,
-for lenet5-1998, "rbf" (the paper's Euclidean RBF units and loss).)doc");
+for lenet5-1998, "rbf" (the paper's Euclidean RBF units and loss).
+`schedule`: the learning rate of each step, from `learning_rate` as the base: "constant";
+"step" (per pass: times `gamma` after each pass number in `milestones`); "cosine" (per batch: a
+linear warm-up over the fraction `warmup` of all steps, then a cosine down to
+`final_learning_rate`, default 0); "onecycle" (per batch, torch's OneCycleLR: up from
+learning_rate/25 over `warmup` (default 0.3), then down to `final_learning_rate`, default
+learning_rate/25/1e4); "lecun1998" (per pass, the paper's shape: x1 for passes 1-2, x0.4 for 3-5,
+x0.2 for 6-8, x0.1 for 9-12, x0.02 after). Parameters a schedule does not use are ignored. The
+rates used are in `step_learning_rates`.
+`augment`: False, True (default ranges) or a dict of ranges {translate (pixels), scale, squeeze,
+shear, rotate (degrees)} overriding the defaults: a random affine distortion of every training
+image in every pass, drawn from the run's generator (bilinear resampling; labels unchanged).)doc");
 }

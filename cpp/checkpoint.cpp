@@ -69,6 +69,7 @@ std::string fingerprint(const TrainOptions& options, const Dataset& train,
       << " architecture=" << to_string(options.model.architecture)
       << " output=" << to_string(options.model.output) << " seed=" << options.seed
       << " kernels=" << to_string(options.kernels) << " device=" << options.device.type()
+      << " " << describe(options.schedule) << " " << describe(options.augment)
       << "; data=" << std::hex << hash;
   return out.str();
 }

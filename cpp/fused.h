@@ -91,6 +91,9 @@ class Trainer {
   // [parameters] in the flat layout, valid until the next call.
   torch::Tensor gradient(const float* images, const int64_t* labels, int64_t batch);
 
+  // The learning rate of the next steps (a schedule changes it between steps).
+  void set_learning_rate(double learning_rate) { sgd_.learning_rate = learning_rate; }
+
   // Copy the current parameters into `model`.
   void store(LeNet5Impl& model) const { unpack(params_, model); }
 

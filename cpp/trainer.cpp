@@ -43,6 +43,14 @@ torch::Tensor normalize_images(const torch::Tensor& images) {
   return out;
 }
 
+float normalized_background() {
+  const uint8_t blank = 0;
+  float value = 0.0F;
+  kernels::normalize_pixels(&blank, 1, static_cast<float>(kMnistMean),
+                            static_cast<float>(kMnistStd), &value);
+  return value;
+}
+
 int max_threads() {
   const auto cpus = static_cast<int>(std::thread::hardware_concurrency());
   return kMaxThreadsPerCpu * std::max(cpus, 1);
@@ -68,6 +76,8 @@ void validate(const TrainOptions& options) {
                     "kernels='fused' runs on the CPU only; use kernels='libtorch' on ",
                     options.device);
   check_model_options(options.model);
+  validate(options.schedule);
+  validate(options.augment);
 }
 
 TrainingDiverged::TrainingDiverged(int64_t step, int64_t epoch, double learning_rate, double loss)
@@ -209,6 +219,7 @@ class Stepper {
  public:
   virtual ~Stepper() = default;
   virtual void step(const torch::Tensor& images, const torch::Tensor& labels) = 0;
+  virtual void set_learning_rate(double learning_rate) = 0;  // of the following steps
   virtual double last_loss() = 0;
   virtual EpochSteps take_epoch() = 0;
   // Make the model hold the current parameters (before evaluating or returning it).
@@ -246,6 +257,12 @@ class LibtorchStepper final : public Stepper {
     last_ = loss.detach();
     losses_.push_back(last_);
     correct_ += logits.argmax(1).eq(labels).sum();
+  }
+
+  void set_learning_rate(double learning_rate) override {
+    for (auto& group : optimizer_.param_groups()) {
+      static_cast<torch::optim::SGDOptions&>(group.options()).lr(learning_rate);
+    }
   }
 
   double last_loss() override { return last_.item<double>(); }
@@ -312,6 +329,10 @@ class FusedStepper final : public Stepper {
     epoch_.correct += totals.correct;
   }
 
+  void set_learning_rate(double learning_rate) override {
+    trainer_.set_learning_rate(learning_rate);
+  }
+
   double last_loss() override { return last_; }
 
   EpochSteps take_epoch() override { return std::exchange(epoch_, EpochSteps{}); }
@@ -352,6 +373,20 @@ double epoch_loss(const std::vector<float>& losses, int64_t batch_size, int64_t 
   return weighted / static_cast<double>(n);
 }
 
+// The learning rate of step `step` (0-based) of the run.
+double learning_rate_of(const TrainOptions& options, int64_t step, int64_t total_steps,
+                        int64_t steps_per_epoch) {
+  return learning_rate_at(options.schedule, options.sgd.learning_rate,
+                          StepPosition{step, total_steps, step / steps_per_epoch + 1});
+}
+
+// The pass's shuffled images, distorted on the CPU (augment.h), on their device.
+torch::Tensor distort_pass(const AugmentOptions& augment, at::Generator& generator,
+                           const torch::Tensor& shuffled) {
+  return distort(shuffled.cpu(), augment, generator, normalized_background())
+      .to(shuffled.device());
+}
+
 }  // namespace
 
 TrainResult train(const Dataset& train_set, const std::optional<Dataset>& test_set,
@@ -378,6 +413,7 @@ TrainResult train(const Dataset& train_set, const std::optional<Dataset>& test_s
   const int64_t steps_per_epoch = (n + options.batch_size - 1) / options.batch_size;
   const int64_t total_steps = options.epochs * steps_per_epoch;
   result.step_losses.reserve(static_cast<size_t>(total_steps));
+  result.step_learning_rates.reserve(static_cast<size_t>(total_steps));
 
   // Resume from the checkpoint of an earlier, interrupted call with the same options and data.
   std::string run_fingerprint;
@@ -395,6 +431,10 @@ TrainResult train(const Dataset& train_set, const std::optional<Dataset>& test_s
       generator.set_state(saved.generator);
       stepper->restore(saved.optimizer);
       result.step_losses = saved.step_losses;
+      for (int64_t done = 0; done < saved.epoch * steps_per_epoch; ++done) {
+        result.step_learning_rates.push_back(
+            learning_rate_of(options, done, total_steps, steps_per_epoch));
+      }
       result.train_loss = saved.train_loss;
       result.train_accuracy = saved.train_accuracy;
       result.test_loss = saved.test_loss;
@@ -417,14 +457,20 @@ TrainResult train(const Dataset& train_set, const std::optional<Dataset>& test_s
     const auto order = torch::randperm(n, generator, torch::kInt64).to(options.device);
     torch::index_select_out(shuffled_images, images, 0, order);
     torch::index_select_out(shuffled_labels, labels, 0, order);
+    const auto pass_images = options.augment.enabled
+                                 ? distort_pass(options.augment, generator, shuffled_images)
+                                 : shuffled_images;
 
     for (int64_t start = 0; start < n; start += options.batch_size) {
       const auto length = std::min(options.batch_size, n - start);
-      stepper->step(shuffled_images.narrow(0, start, length), shuffled_labels.narrow(0, start, length));
+      const double learning_rate = learning_rate_of(options, step, total_steps, steps_per_epoch);
+      stepper->set_learning_rate(learning_rate);
+      result.step_learning_rates.push_back(learning_rate);
+      stepper->step(pass_images.narrow(0, start, length), shuffled_labels.narrow(0, start, length));
       ++step;
       if (check_each_step && options.stop_on_divergence) {
         const double loss = stepper->last_loss();
-        if (!std::isfinite(loss)) throw TrainingDiverged(step, epoch, options.sgd.learning_rate, loss);
+        if (!std::isfinite(loss)) throw TrainingDiverged(step, epoch, learning_rate, loss);
       }
       if (progress && (step % options.progress_every == 0 || step == total_steps)) {
         train_seconds += seconds_since(segment_start);
@@ -439,7 +485,8 @@ TrainResult train(const Dataset& train_set, const std::optional<Dataset>& test_s
       if (std::isfinite(steps.losses[i])) continue;
       const auto at = (epoch - 1) * steps_per_epoch + static_cast<int64_t>(i) + 1;
       if (options.stop_on_divergence) {
-        throw TrainingDiverged(at, epoch, options.sgd.learning_rate, steps.losses[i]);
+        throw TrainingDiverged(at, epoch, result.step_learning_rates[static_cast<size_t>(at - 1)],
+                               steps.losses[i]);
       }
       result.diverged_at_step = at;
     }

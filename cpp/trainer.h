@@ -3,7 +3,9 @@
 // API is safe to call without the bindings.
 #pragma once
 
+#include "augment.h"
 #include "lenet.h"
+#include "schedule.h"
 
 #include <torch/torch.h>
 
@@ -26,6 +28,8 @@ struct Dataset {
 // uint8 pixels -> (x/255 - mean)/std as float32 (kernels::normalize_pixels); float32 passes
 // through (detached). Adds the channel dimension to [N,28,28]. CPU tensors only.
 torch::Tensor normalize_images(const torch::Tensor& images);
+// The normalised value of a blank (zero) pixel: what distortions fill in outside the image.
+float normalized_background();
 constexpr double kMnistMean = 0.1307;
 constexpr double kMnistStd = 0.3081;
 
@@ -48,6 +52,8 @@ struct TrainOptions {
   // options and data is resumed; one for anything else is refused (c10::ValueError).
   std::string checkpoint;
   bool stop_on_divergence = true;  // raise TrainingDiverged at the first non-finite step loss
+  ScheduleOptions schedule;  // the learning rate of each step (schedule.h); sgd's is the base
+  AugmentOptions augment;    // distortions of the training images, per image per pass
 };
 
 // Throws c10::ValueError naming the first bad field.
@@ -85,6 +91,7 @@ struct Evaluation {
 struct TrainResult {
   LeNet5 model{nullptr};
   std::vector<float> step_losses;
+  std::vector<double> step_learning_rates;  // the learning rate each step used
   std::vector<double> train_loss;      // per epoch, mean over its samples
   std::vector<double> train_accuracy;  // per epoch, measured on the fly
   std::vector<double> test_loss;       // per epoch, when a test set is given

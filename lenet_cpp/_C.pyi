@@ -1,7 +1,7 @@
 # Type stub of the compiled extension lenet_cpp._C (cpp/bindings.cpp), written by hand.
 # tests/test_architecture.py checks that it names exactly the module's public names.
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Literal, TypeAlias, TypedDict
 
 import numpy as np
@@ -28,6 +28,9 @@ class _Evaluation(TypedDict):
     predictions: torch.Tensor
 
 def normalize(images: _ArrayLike) -> torch.Tensor: ...
+def distort(
+    images: _ArrayLike, *, seed: int = 0, augment: bool | dict[str, float] = True
+) -> torch.Tensor: ...
 def tune_allocator(mmap_threshold: int = ..., trim_threshold: int = ...) -> bool: ...
 
 class Progress:
@@ -95,6 +98,8 @@ class TrainResult:
     @property
     def step_losses(self) -> torch.Tensor: ...
     @property
+    def step_learning_rates(self) -> torch.Tensor: ...
+    @property
     def train_loss(self) -> list[float]: ...
     @property
     def train_accuracy(self) -> list[float]: ...
@@ -138,4 +143,10 @@ def train(
     on_divergence: Literal["raise", "continue"] = "raise",
     architecture: str = "lenet5",
     output: str = "softmax",
+    schedule: str = "constant",
+    milestones: Sequence[int] = (),
+    gamma: float = 0.1,
+    warmup: float | None = None,
+    final_learning_rate: float | None = None,
+    augment: bool | dict[str, float] = False,
 ) -> TrainResult: ...

@@ -29,8 +29,10 @@ from .layout import (
     DEFAULT_ARCHITECTURE,
     DEFAULT_DATASET,
     DEFAULT_OUTPUT,
+    DEFAULT_SCHEDULE,
     OUTPUTS,
     PROGRESS_EVERY,
+    SCHEDULES,
     SETTING_FIGURES,
     dataset_dir,
     figure_paths,
@@ -68,6 +70,45 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _augment_range(text: str) -> tuple[str, float]:
+    """``NAME=VALUE`` of ``--augment-range`` -> (name, value); the extension checks both."""
+    name, _, value = text.partition("=")
+    try:
+        return name.strip(), float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected NAME=NUMBER, got {text!r}") from None
+
+
+def _add_schedule_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--schedule", choices=SCHEDULES, default=DEFAULT_SCHEDULE, help="(%(default)s)")
+    p.add_argument(
+        "--milestones", type=int, nargs="*", default=(), help="step: passes after which lr*=gamma"
+    )
+    p.add_argument("--gamma", type=float, default=0.1, help="step: factor (%(default)s)")
+    p.add_argument(
+        "--warmup", type=float, default=None, help="cosine/onecycle: warm-up fraction of steps"
+    )
+    p.add_argument(
+        "--final-lr",
+        dest="final_learning_rate",
+        type=float,
+        default=None,
+        help="cosine/onecycle: the last learning rate",
+    )
+    p.add_argument(
+        "--augment", action="store_true", help="random affine distortions of the training images"
+    )
+    p.add_argument(
+        "--augment-range",
+        dest="augment_ranges",
+        type=_augment_range,
+        action="append",
+        default=None,
+        metavar="NAME=VALUE",
+        help="a distortion range (translate, scale, squeeze, shear, rotate); repeatable",
+    )
+
+
 def _add_train_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("train", help="train one setting and write its metrics and figures")
     _add_data_options(p)
@@ -90,6 +131,7 @@ def _add_train_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         default=DEFAULT_OUTPUT,
         help="softmax, or rbf (the paper's RBF units; lenet5-1998 only) (%(default)s)",
     )
+    _add_schedule_options(p)
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="seed replicates (0)")
     p.add_argument(
         "--threads",
@@ -201,9 +243,10 @@ def _train(args: argparse.Namespace) -> int:
     from .setting import Hyperparameters
 
     report = _ensure(args)
-    hp = Hyperparameters.from_mapping(
-        {key: getattr(args, key) for key in Hyperparameters.field_names()}
-    )
+    values = {key: getattr(args, key) for key in Hyperparameters.field_names()}
+    if values["augment_ranges"] is not None:
+        values["augment_ranges"] = dict(values["augment_ranges"])
+    hp = Hyperparameters.from_mapping(values)
     spec = JobSpec(
         hyperparameters=hp,
         seeds=args.seeds,

@@ -32,6 +32,7 @@ __all__ = [
     "DEFAULT_ARCHITECTURE",
     "DEFAULT_DATASET",
     "DEFAULT_OUTPUT",
+    "DEFAULT_SCHEDULE",
     "EPOCHS_FILE",
     "FIGURE_FORMATS",
     "GRID_FIGURES",
@@ -47,6 +48,7 @@ __all__ = [
     "PARTIAL_SUFFIX",
     "PREDICTIONS_FILE",
     "PROGRESS_EVERY",
+    "SCHEDULES",
     "SEED_FILES",
     "SETTING_FIGURES",
     "SUMMARY_FILE",
@@ -98,6 +100,8 @@ GRID_KEYS: tuple[str, ...] = (
     "weight_decay",
     "architecture",
     "output",
+    "schedule",
+    "augment",
 )
 #: The networks (``lenet_cpp.train(architecture=...)``): today's LeNet-5 (the default) and the
 #: 1998 paper's; and their outputs (``output=...``; "rbf" only for "lenet5-1998").
@@ -105,6 +109,10 @@ ARCHITECTURES: tuple[str, ...] = ("lenet5", "lenet5-1998")
 OUTPUTS: tuple[str, ...] = ("softmax", "rbf")
 DEFAULT_ARCHITECTURE = ARCHITECTURES[0]
 DEFAULT_OUTPUT = OUTPUTS[0]
+#: The learning-rate schedules of ``lenet_cpp.train(schedule=...)`` (cpp/schedule.h), and the
+#: default: a setting with the default schedule and no augmentation keeps its plain name.
+SCHEDULES: tuple[str, ...] = ("constant", "step", "cosine", "onecycle", "lecun1998")
+DEFAULT_SCHEDULE = "constant"
 #: Optimiser steps between progress reports (and checks for Ctrl-C / cancellation).
 PROGRESS_EVERY = 100
 
@@ -135,13 +143,17 @@ def setting_name(
     weight_decay: float,
     architecture: str = DEFAULT_ARCHITECTURE,
     output: str = DEFAULT_OUTPUT,
+    schedule: str = DEFAULT_SCHEDULE,
+    augment: bool = False,
 ) -> str:
     """Filesystem-safe name of a grid point (the pipeline's ``{setting}``); epochs excluded.
 
     The keywords are ``GRID_KEYS``, so ``setting_name(**point)`` names a grid point. Only
     values other than the defaults are named, so the default settings keep their names: a
-    dataset other than the default one is a prefix (``fashion-mnist_relu_max_...``), an
-    architecture or output a suffix (``..._wd0_lenet5-1998_rbf``).
+    dataset other than the default one is a prefix (``fashion-mnist_relu_max_...``); an
+    architecture, output or schedule a suffix (``..._wd0_lenet5-1998_rbf_cosine``), and
+    augmentation adds ``_aug`` (the schedule's parameters and the distortion ranges are the
+    same for the whole grid and not part of the name).
     """
     prefix = "" if dataset == DEFAULT_DATASET else f"{dataset}_"
     extra = "".join(
@@ -152,6 +164,7 @@ def setting_name(
     return (
         f"{prefix}{activation}_{pooling}_lr{_number(learning_rate)}_bs{batch_size}"
         f"_mom{_number(momentum)}_wd{_number(weight_decay)}{extra}"
+        f"{'' if schedule == DEFAULT_SCHEDULE else '_' + schedule}{'_aug' if augment else ''}"
     )
 
 

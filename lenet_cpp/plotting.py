@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib as mpl
@@ -28,7 +28,7 @@ from matplotlib.typing import ColorType
 
 from .datasets import dataset_info
 from .layout import DEFAULT_DATASET, LOSSES_FILE, PREDICTIONS_FILE, seed_dir
-from .results import MetricsRecord, load_metrics, read_losses, read_predictions
+from .results import MetricsRecord, load_metrics, read_learning_rates, read_losses, read_predictions
 from .style import DEFAULT_STYLE, FigureStyle, save_figure
 
 __all__ = [
@@ -161,6 +161,15 @@ class LossCurves:
     step_losses: Mapping[int, np.ndarray]
     test_losses: Mapping[int, Sequence[float]]
     epochs: int
+    #: The learning rate of every step (the same for every seed); empty for files from before
+    #: schedules.
+    learning_rates: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    @property
+    def scheduled(self) -> bool:
+        """Whether the learning rate changed during the run (a schedule worth drawing)."""
+        rates = self.learning_rates
+        return bool(rates.size) and bool((rates != rates[0]).any())
 
     @property
     def steps(self) -> int:
@@ -224,7 +233,18 @@ def loss_figure(curves: LossCurves, *, title: str, style: FigureStyle = DEFAULT_
         ax.set(xlabel="epoch", ylabel="cross-entropy loss", xlim=(0, curves.epochs))
         ax.set_title(style.title(f"{title}\n{n_seeds} seed(s), {curves.steps} steps per seed"))
         ax.legend(loc="upper right", framealpha=0.9)
+        if curves.scheduled:
+            _draw_learning_rate(ax, curves)
     return fig
+
+
+def _draw_learning_rate(ax: Axes, curves: LossCurves) -> None:
+    """The schedule's learning rate per step, on a second y axis at the right."""
+    rates = curves.learning_rates[: curves.steps]
+    right = ax.twinx()
+    right.plot(curves.epoch_axis()[: rates.size], rates, c="tab:green", lw=1.0, ls="--")
+    right.set_ylabel("learning rate (dashed)", color="tab:green")
+    right.set_ylim(bottom=0)
 
 
 def grid_loss_figure(
@@ -311,6 +331,7 @@ def load_loss_curves(run_dir: str | os.PathLike[str], *, label: str | None = Non
         step_losses={s: read_losses(seed_dir(run_dir, s) / LOSSES_FILE) for s in seeds},
         test_losses={s: per_seed[str(s)]["test_loss"] for s in seeds},
         epochs=int(record["setting"]["epochs"]),
+        learning_rates=read_learning_rates(seed_dir(run_dir, seeds[0]) / LOSSES_FILE),
     )
 
 

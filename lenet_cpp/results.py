@@ -4,7 +4,8 @@ Files of one setting's directory (the pipeline's ``results/runs/<setting>/``, th
 ``--out-dir``; the paths are defined in ``lenet_cpp.layout``)::
 
     metrics.json              settings, per-seed numbers, timing, provenance (written last)
-    seed<S>/losses.csv        step, epoch, loss: the training loss of every optimiser step
+    seed<S>/losses.csv        step, epoch, loss, learning_rate: every optimiser step's training
+                              loss and the learning rate it used (its schedule)
     seed<S>/epochs.csv        epoch, train_loss, train_accuracy, test_loss, test_accuracy
     seed<S>/predictions.csv   index, label, prediction for every test image
     seed<S>/model.pt          the trained model (``lenet_cpp.LeNet5.load``)
@@ -34,6 +35,7 @@ from .layout import (
     DEFAULT_ARCHITECTURE,
     DEFAULT_DATASET,
     DEFAULT_OUTPUT,
+    DEFAULT_SCHEDULE,
     EPOCHS_FILE,
     LOSSES_FILE,
     MODEL_FILE,
@@ -63,6 +65,7 @@ __all__ = [
     "confusion_matrix",
     "dataset_of",
     "load_metrics",
+    "read_learning_rates",
     "read_losses",
     "read_predictions",
     "read_summary",
@@ -135,7 +138,7 @@ class RunInfo(TypedDict):
 
 
 class GridPoint(TypedDict):
-    """A setting's hyperparameters (``Hyperparameters.as_dict()``)."""
+    """A setting's grid axes and epochs (summary.csv's columns of a setting)."""
 
     dataset: str
     activation: str
@@ -144,13 +147,22 @@ class GridPoint(TypedDict):
     batch_size: int
     momentum: float
     weight_decay: float
+    schedule: str
+    augment: bool
     epochs: int
     architecture: str
     output: str
 
 
 class SettingRecord(GridPoint):
+    """A setting's hyperparameters (``Hyperparameters.as_dict()``) and name."""
+
     name: str
+    milestones: list[int]
+    gamma: float
+    warmup: float | None
+    final_learning_rate: float | None
+    augment_ranges: dict[str, float] | None
 
 
 class MetricsRecord(TypedDict):
@@ -272,11 +284,14 @@ def write_seed_outputs(
 ) -> None:
     """Write one replicate's losses, per-epoch metrics, test predictions and model."""
     out = Path(directory)
-    losses = result.step_losses.tolist()
+    losses, rates = result.step_losses.tolist(), result.step_learning_rates.tolist()
     _write_csv(
         out / LOSSES_FILE,
-        ("step", "epoch", "loss"),
-        ([i + 1, i // steps_per_epoch + 1, loss] for i, loss in enumerate(losses)),
+        ("step", "epoch", "loss", "learning_rate"),
+        (
+            [i + 1, i // steps_per_epoch + 1, loss, rate]
+            for i, (loss, rate) in enumerate(zip(losses, rates, strict=True))
+        ),
     )
     columns = (result.train_loss, result.train_accuracy, result.test_loss, result.test_accuracy)
     _write_csv(
@@ -342,6 +357,7 @@ def build_metrics(
         },
     )
     setting = cast(SettingRecord, {"name": hp.name, **hp.as_dict()})
+    setting["milestones"] = list(hp.milestones)
     return MetricsRecord(
         format=METRICS_FORMAT,
         version=METRICS_VERSION,
@@ -392,6 +408,16 @@ def read_losses(path: str | os.PathLike[str]) -> np.ndarray:
         return np.array([float(row["loss"]) for row in csv.DictReader(f)], dtype=np.float64)
 
 
+def read_learning_rates(path: str | os.PathLike[str]) -> np.ndarray:
+    """The learning rate of every step in a losses.csv, float64 [steps] (files written before
+    schedules existed have none: an empty array)."""
+    with open(path, encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows or "learning_rate" not in rows[0]:
+        return np.zeros(0, dtype=np.float64)
+    return np.array([float(row["learning_rate"]) for row in rows], dtype=np.float64)
+
+
 def read_predictions(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
     """(labels, predictions) int64 arrays from a predictions.csv."""
     with open(path, encoding="utf-8", newline="") as f:
@@ -417,6 +443,8 @@ def _summary_row(record: MetricsRecord, rank: int) -> SummaryRow:
         batch_size=setting["batch_size"],
         momentum=setting["momentum"],
         weight_decay=setting["weight_decay"],
+        schedule=setting.get("schedule", DEFAULT_SCHEDULE),  # records from before schedules
+        augment=setting.get("augment", False),
         epochs=setting["epochs"],
         # metrics.json files from before architectures: today's network
         architecture=setting.get("architecture", DEFAULT_ARCHITECTURE),

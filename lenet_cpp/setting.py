@@ -12,16 +12,29 @@ import logging
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, TypedDict
 
 from .datasets import dataset_info
-from .layout import DEFAULT_ARCHITECTURE, DEFAULT_DATASET, DEFAULT_OUTPUT, GRID_KEYS, setting_name
+from .layout import (
+    DEFAULT_ARCHITECTURE,
+    DEFAULT_DATASET,
+    DEFAULT_OUTPUT,
+    DEFAULT_SCHEDULE,
+    GRID_KEYS,
+    setting_name,
+)
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["Hyperparameters", "TrainData", "TrainKwargs", "grid_settings"]
+__all__ = [
+    "SCHEDULE_OPTIONS",
+    "Hyperparameters",
+    "TrainData",
+    "TrainKwargs",
+    "grid_settings",
+]
 
 LOG = logging.getLogger("lenet_cpp.setting")
 
@@ -38,6 +51,16 @@ class TrainKwargs(TypedDict):
     pooling: str
     architecture: str
     output: str
+    schedule: str
+    milestones: tuple[int, ...]
+    gamma: float
+    warmup: float | None
+    final_learning_rate: float | None
+    augment: bool | dict[str, float]
+
+
+#: The parameters of the learning-rate schedules (the keys of a config's ``schedule_options``).
+SCHEDULE_OPTIONS: tuple[str, ...] = ("milestones", "gamma", "warmup", "final_learning_rate")
 
 
 @dataclass(frozen=True)
@@ -55,6 +78,16 @@ class Hyperparameters:
     dataset: str = DEFAULT_DATASET
     architecture: str = DEFAULT_ARCHITECTURE
     output: str = DEFAULT_OUTPUT
+    #: The learning-rate schedule and its parameters (``lenet_cpp.train``'s, checked there).
+    schedule: str = DEFAULT_SCHEDULE
+    milestones: tuple[int, ...] = ()
+    gamma: float = 0.1
+    warmup: float | None = None
+    final_learning_rate: float | None = None
+    #: Random affine distortions of the training images; ``augment_ranges`` (None: the
+    #: defaults) changes their ranges.
+    augment: bool = False
+    augment_ranges: Mapping[str, float] | None = field(default=None, hash=False)
 
     def __post_init__(self) -> None:
         dataset_info(self.dataset)  # ValueError naming the datasets
@@ -67,6 +100,10 @@ class Hyperparameters:
                 f"output={self.output!r} needs architecture='lenet5-1998', "
                 f"got architecture={self.architecture!r}"
             )
+        # lists from YAML/JSON become tuples and plain dicts, so records compare equal
+        object.__setattr__(self, "milestones", tuple(self.milestones))
+        if self.augment_ranges is not None:
+            object.__setattr__(self, "augment_ranges", dict(self.augment_ranges))
 
     @classmethod
     def field_names(cls) -> tuple[str, ...]:
@@ -100,31 +137,53 @@ class Hyperparameters:
             pooling=self.pooling,
             architecture=self.architecture,
             output=self.output,
+            schedule=self.schedule,
+            milestones=self.milestones,
+            gamma=self.gamma,
+            warmup=self.warmup,
+            final_learning_rate=self.final_learning_rate,
+            augment=dict(self.augment_ranges)
+            if self.augment and self.augment_ranges is not None
+            else self.augment,
         )
 
     def steps_per_epoch(self, n_train: int) -> int:
         return math.ceil(n_train / self.batch_size)
 
 
-def grid_settings(grid: Mapping[str, Sequence[object]], epochs: int) -> dict[str, Hyperparameters]:
+def grid_settings(
+    grid: Mapping[str, Sequence[object]],
+    epochs: int,
+    *,
+    schedule_options: Mapping[str, object] | None = None,
+    augment_ranges: Mapping[str, float] | None = None,
+) -> dict[str, Hyperparameters]:
     """Setting name -> hyperparameters, for every combination of the grid's values.
 
-    ``grid`` maps each of ``GRID_KEYS`` to its list of values (``dataset``, ``architecture``
-    and ``output`` default to their defaults, ``momentum`` and ``weight_decay`` to ``[0.0]``).
+    ``grid`` maps each of ``GRID_KEYS`` to its list of values (``dataset``, ``architecture``,
+    ``output`` and ``schedule`` default to their defaults, ``momentum`` and ``weight_decay`` to
+    ``[0.0]``, ``augment`` to ``[False]``). ``schedule_options`` (keys of ``SCHEDULE_OPTIONS``)
+    and ``augment_ranges`` apply to every setting.
     """
-    grid = {
+    defaults: dict[str, Sequence[object]] = {
         "dataset": [DEFAULT_DATASET],
         "momentum": [0.0],
         "weight_decay": [0.0],
         "architecture": [DEFAULT_ARCHITECTURE],
         "output": [DEFAULT_OUTPUT],
-        **grid,
+        "schedule": [DEFAULT_SCHEDULE],
+        "augment": [False],
     }
+    grid = {**defaults, **grid}
+    unknown = sorted(set(schedule_options or {}) - set(SCHEDULE_OPTIONS))
+    if unknown:
+        raise ValueError(
+            f"unknown schedule option(s) {', '.join(unknown)}; expected {SCHEDULE_OPTIONS}"
+        )
+    fixed = {**(schedule_options or {}), "augment_ranges": augment_ranges, "epochs": epochs}
     settings = {}
     for values in itertools.product(*(grid[key] for key in GRID_KEYS)):
-        hp = Hyperparameters.from_mapping(
-            {**dict(zip(GRID_KEYS, values, strict=True)), "epochs": epochs}
-        )
+        hp = Hyperparameters.from_mapping({**dict(zip(GRID_KEYS, values, strict=True)), **fixed})
         settings[hp.name] = hp
     return settings
 

@@ -40,6 +40,8 @@ _KEY_HEADINGS = {
     "batch_size": "Batch size",
     "momentum": "Momentum",
     "weight_decay": "Weight decay",
+    "schedule": "Schedule",
+    "augment": "Distortions",
 }
 #: The hyperparameters a row can show, in column order (the dataset first, once, whether or
 #: not the grid's keys name it).
@@ -84,6 +86,8 @@ class GridTable:
 
 def _value(row: SummaryRow, key: str) -> str:
     value = dataset_of(row) if key == "dataset" else row[key]  # type: ignore[literal-required]
+    if isinstance(value, bool):  # distortions
+        return "yes" if value else "no"
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 

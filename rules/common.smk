@@ -125,7 +125,12 @@ def data_source(dataset):
 
 LAYOUT = ResultsLayout(config["results_dir"], paper_formats=tuple(config["paper"]["formats"]))
 SEEDS = config["seeds"]
-SETTINGS = grid_settings(config["grid"], config["epochs"])
+SETTINGS = grid_settings(
+    config["grid"],
+    config["epochs"],
+    schedule_options=config.get("schedule_options"),
+    augment_ranges=config.get("augment_ranges"),
+)
 
 
 def figure_outputs(path_of, caption, labels, **category):

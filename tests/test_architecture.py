@@ -139,7 +139,7 @@ def test_the_stub_names_exactly_the_extensions_public_api() -> None:
     assert _stub_members() == _module_members()
 
 
-@pytest.mark.parametrize("function", ["train", "normalize", "tune_allocator"])
+@pytest.mark.parametrize("function", ["train", "normalize", "tune_allocator", "distort"])
 def test_the_stubs_arguments_match_the_extensions(function: str) -> None:
     # pybind11's docstring starts with the signature: "train(data: object, ..., *, ...) -> ..."
     signature = getattr(_C, function).__doc__.splitlines()[0]

@@ -48,13 +48,20 @@ def test_report_has_every_section(report):
     saved = json.loads((out / "latest.json").read_text())
     assert set(saved) >= {"machine", "single", "grid", "gil", "target", "table"}
     contenders = {row["contender"] for row in saved["single"]["rows"]}
-    assert contenders == {"cpp", "python_strong", "python_strong_1thread", "python_dataloader"}
+    assert contenders == {
+        "cpp",
+        "cpp_augment",
+        "python_strong",
+        "python_strong_1thread",
+        "python_dataloader",
+    }
     assert set(saved["single"]["ratios"]["32"]) == {
         "cpp_vs_python_strong",
         "cpp_vs_python_strong_1thread",
         "cpp_vs_python_dataloader",
         "cpp_vs_strongest_python",
         "accuracy_gap_points",
+        "augment_slowdown",
     }
     assert set(saved["grid"]["rows"]) == {
         "cpp_threads",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -173,6 +174,19 @@ def test_nested_config_keys_come_from_a_second_file(fresh: Path) -> None:
     refused = run_snakemake(fresh, "--dry-run", "--config", "data={verify: false}", check=False)
     assert refused.returncode != 0
     assert "'false' is not of type 'boolean'" in refused.stdout + refused.stderr
+
+
+def test_schedule_and_augment_axes_reach_the_plan(fresh: Path) -> None:
+    """The speedrun config (a schedule axis and its options) plans its one setting; an
+    augment axis doubles the settings with _aug names."""
+    done = run_snakemake(fresh, "--dry-run", "--configfile", "config.yaml", "config/speedrun.yaml")
+    assert "relu_max_lr0.04_bs64_mom0.9_wd0.0005_onecycle" in done.stdout + done.stderr
+    extra = fresh / "aug.yaml"
+    extra.write_text("grid:\n  augment: [false, true]\naugment_ranges: {rotate: 5}\n")
+    done = run_snakemake(fresh, "--dry-run", "--configfile", "config.yaml", str(extra))
+    planned = done.stdout + done.stderr
+    names = set(re.findall(r"relu_max_lr0\.01_bs64_mom0\.9_wd0\w*", planned))
+    assert names == {"relu_max_lr0.01_bs64_mom0.9_wd0", "relu_max_lr0.01_bs64_mom0.9_wd0_aug"}
 
 
 # ---------------------------------------------------------------- a full run

@@ -98,6 +98,18 @@ def test_loss_figure_has_band_and_test_points() -> None:
     assert any("test loss" in t for t in labels) and any("smoothed" in t for t in labels)
 
 
+def test_loss_figure_shows_a_schedules_learning_rate_only() -> None:
+    assert len(loss_figure(_curves(), title="run").axes) == 1
+    constant = LossCurves("s", _curves().step_losses, {}, 3, learning_rates=np.full(120, 0.1))
+    assert len(loss_figure(constant, title="run").axes) == 1
+    rates = 0.1 * np.cos(np.linspace(0, np.pi / 2, 120))
+    scheduled = LossCurves("s", _curves().step_losses, {}, 3, learning_rates=rates)
+    fig = loss_figure(scheduled, title="run")
+    assert len(fig.axes) == 2 and "learning rate" in fig.axes[1].get_ylabel()
+    (line,) = fig.axes[1].get_lines()
+    assert np.array_equal(line.get_ydata(), rates)
+
+
 def test_grid_figure_has_one_entry_per_setting() -> None:
     fig = grid_loss_figure([_curves("a"), _curves("b"), _curves("c")], title="grid")
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["a", "b", "c"]
