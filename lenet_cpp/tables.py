@@ -40,6 +40,8 @@ _KEY_HEADINGS = {
     "batch_size": "Batch size",
     "momentum": "Momentum",
     "weight_decay": "Weight decay",
+    "architecture": "Architecture",
+    "output": "Output",
     "schedule": "Schedule",
     "augment": "Distortions",
 }
