@@ -201,3 +201,20 @@ def test_divergence_reports_the_scheduled_rate(kernels: str) -> None:
     rates = run(2, schedule="onecycle").step_learning_rates  # the same schedule at BASE
     assert caught.value.learning_rate == pytest.approx(float(rates[step - 1]) * 1e9 / BASE)
     assert caught.value.learning_rate != 1e9
+
+
+@pytest.mark.parametrize("kernels", ["fused", "libtorch"])
+def test_the_1998_network_resumes_its_schedule_and_distortions(tmp_path, kernels: str) -> None:
+    options = {"kernels": kernels, "architecture": "lenet5-1998", "schedule": "lecun1998"}
+    options |= {"augment": True}
+    uninterrupted = run(3, **options)
+    assert uninterrupted.step_learning_rates.tolist() == [BASE] * 12 + [BASE * 0.4] * 6
+    checkpoint = tmp_path / "run.ckpt"
+    with pytest.raises(Stop):
+        run(3, **options, checkpoint=checkpoint, progress=stop_at(14), progress_every=1)
+    resumed = run(3, **options, checkpoint=checkpoint)
+    assert resumed.resumed_from_epoch == 2
+    assert torch.equal(resumed.step_learning_rates, uninterrupted.step_learning_rates)
+    assert torch.equal(resumed.step_losses, uninterrupted.step_losses)
+    for name, tensor in uninterrupted.model.state_dict().items():
+        assert torch.equal(tensor, resumed.model.state_dict()[name]), name
