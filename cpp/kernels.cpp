@@ -218,24 +218,42 @@ __attribute__((always_inline)) inline void lane_gemm_rows(int64_t i, int64_t k, 
   }
 }
 
+// One strip of columns [col, col + width) of lane_gemm, all rows of it: the strip of b
+// (k x kGroup floats) stays in the L1 cache while every block of rows uses it.
+template <class V, int64_t kGroup>
+__attribute__((always_inline)) inline void lane_gemm_strip(int64_t col, int64_t width, int64_t m,
+                                                           int64_t k, const float* a,
+                                                           int64_t a_row, int64_t a_col,
+                                                           const float* b, int64_t ldb, float* c,
+                                                           int64_t ldc) {
+  constexpr int64_t kRows = 4;
+  int64_t i = 0;
+  for (; i + kRows <= m; i += kRows) {
+    lane_gemm_rows<V, kRows, kGroup>(i, k, width, a, a_row, a_col, b + col, ldb, c + col, ldc);
+  }
+  for (; i < m; ++i) {
+    lane_gemm_rows<V, 1, kGroup>(i, k, width, a, a_row, a_col, b + col, ldb, c + col, ldc);
+  }
+}
+
 template <class V>
 __attribute__((always_inline)) inline void lane_gemm_with(int64_t m, int64_t k, int64_t n,
                                                           const float* a, int64_t a_row,
                                                           int64_t a_col, const float* b,
                                                           int64_t ldb, float* c, int64_t ldc) {
-  // One strip of kGroup columns at a time, all rows of it: the strip of b (k x kGroup floats)
-  // stays in the L1 cache while every block of rows uses it. 4 x 2 accumulators a block.
-  constexpr int64_t kRows = 4, kGroup = 2 * kWidth<V>;
-  for (int64_t col = 0; col < n; col += kGroup) {
-    const int64_t width = std::min(kGroup, n - col);
-    int64_t i = 0;
-    for (; i + kRows <= m; i += kRows) {
-      lane_gemm_rows<V, kRows, kGroup>(i, k, width, a, a_row, a_col, b + col, ldb, c + col, ldc);
-    }
-    for (; i < m; ++i) {
-      lane_gemm_rows<V, 1, kGroup>(i, k, width, a, a_row, a_col, b + col, ldb, c + col, ldc);
-    }
+  // Strips of two vectors (4 x 2 accumulators a block of rows), then the columns left in strips
+  // of one vector and of 4 lanes, then one by one: a layer's odd width (401, 121, 85 with the
+  // bias) costs few scalar sums. Every column's sums run in the same order in each kind.
+  constexpr int64_t kWide = 2 * kWidth<V>;
+  int64_t col = 0;
+  for (; col + kWide <= n; col += kWide) {
+    lane_gemm_strip<V, kWide>(col, kWide, m, k, a, a_row, a_col, b, ldb, c, ldc);
   }
+  for (; col + kWidth<V> <= n; col += kWidth<V>) {
+    lane_gemm_strip<V, kWidth<V>>(col, kWidth<V>, m, k, a, a_row, a_col, b, ldb, c, ldc);
+  }
+  for (; col + 4 <= n; col += 4) lane_gemm_strip<Vec4, 4>(col, 4, m, k, a, a_row, a_col, b, ldb, c, ldc);
+  if (col < n) lane_gemm_strip<Vec4, 4>(col, n - col, m, k, a, a_row, a_col, b, ldb, c, ldc);
 }
 
 // The fixed pairwise tree over kLanes partial sums.
