@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 CORES ?= 2
 
-.PHONY: all run test test-slurm test-conda sdist mutation mutation-cpp bench lint clean
+.PHONY: all run test test-slurm test-conda sdist mutation mutation-cpp bench readme-numbers lint clean
 
 all: run
 
@@ -42,6 +42,12 @@ mutation-cpp: $(INSTALLED)
 
 bench: $(INSTALLED)
 	$(PY) bench/bench.py
+
+# README.md's measured numbers: copy what the last `make` and `make bench` wrote into records/,
+# then rewrite the README blocks generated from them (tools/readme_numbers.py).
+readme-numbers: $(INSTALLED)
+	$(PY) tools/readme_numbers.py record
+	$(PY) tools/readme_numbers.py render
 
 # The SLURM tests: start a throw-away single-node cluster and write /etc/slurm/slurm.conf
 # (root, slurm-wlm and munge needed; about 2 minutes). Plain `make test` skips them.
