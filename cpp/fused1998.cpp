@@ -134,35 +134,6 @@ void rbf_backward(const float* h, const float* dscores, float* dh) {
   }
 }
 
-// Cross-entropy over the ten scores and an eleventh constant score -j; dscores as
-// kernels::softmax_cross_entropy (the eleventh gradient is not needed).
-kernels::LossTotals rbf_loss(const float* scores, const int64_t* labels, int64_t count,
-                             float scale, float* dscores) {
-  constexpr int64_t kClasses = 10;
-  const float extra = static_cast<float>(-kRbfJ);
-  std::fill(dscores, dscores + kClasses * L, 0.0F);
-  kernels::LossTotals totals;
-  for (int64_t i = 0; i < count; ++i) {
-    float z[kClasses];
-    for (int64_t k = 0; k < kClasses; ++k) z[k] = scores[k * L + i];
-    const int64_t best = std::max_element(z, z + kClasses) - z;
-    const float top = std::max(z[best], extra);
-    float e[kClasses];
-    float sum = fixed_math::exp(extra - top);
-    for (int64_t k = 0; k < kClasses; ++k) {
-      e[k] = fixed_math::exp(z[k] - top);
-      sum += e[k];
-    }
-    const int64_t label = labels[i];
-    totals.loss_sum += static_cast<double>(fixed_math::log(sum) - (z[label] - top));
-    totals.correct += best == label ? 1 : 0;
-    const float inverse = scale / sum;
-    for (int64_t k = 0; k < kClasses; ++k) dscores[k * L + i] = e[k] * inverse;
-    dscores[label * L + i] -= scale;
-  }
-  return totals;
-}
-
 }  // namespace
 
 torch::Tensor pack(const LeNet5Impl& model) {
@@ -269,7 +240,9 @@ kernels::LossTotals loss(Output output, const float* scores, const int64_t* labe
   if (output == Output::Softmax) {
     return kernels::softmax_cross_entropy(scores, labels, count, scale, dscores);
   }
-  return rbf_loss(scores, labels, count, scale, dscores);
+  // cross-entropy over the ten scores and an eleventh constant score -j
+  return kernels::softmax_cross_entropy(scores, labels, count, scale, dscores,
+                                        static_cast<float>(-kRbfJ));
 }
 
 }  // namespace lenet::fused1998

@@ -540,7 +540,7 @@ LENET_VECTORIZE void activation_backward(Activation activation, const float* __r
 }
 
 LossTotals softmax_cross_entropy(const float* logits, const int64_t* labels, int64_t count,
-                                 float scale, float* dlogits) {
+                                 float scale, float* dlogits, std::optional<float> competitor) {
   constexpr int64_t kClasses = 10;
   std::fill(dlogits, dlogits + kClasses * L, 0.0F);
   LossTotals totals;
@@ -548,9 +548,9 @@ LossTotals softmax_cross_entropy(const float* logits, const int64_t* labels, int
     float z[kClasses];
     for (int64_t j = 0; j < kClasses; ++j) z[j] = logits[j * L + i];
     const int64_t best = std::max_element(z, z + kClasses) - z;
-    const float top = z[best];
+    const float top = competitor ? std::max(z[best], *competitor) : z[best];
     float e[kClasses];
-    float sum = 0.0F;
+    float sum = competitor ? fixed_math::exp(*competitor - top) : 0.0F;
     for (int64_t j = 0; j < kClasses; ++j) {
       e[j] = fixed_math::exp(z[j] - top);
       sum += e[j];

@@ -18,6 +18,7 @@
 #include "options.h"
 
 #include <cstdint>
+#include <optional>
 
 namespace lenet::kernels {
 
@@ -86,9 +87,12 @@ struct LossTotals {
 };
 
 // Softmax cross-entropy of logits [10][kLanes] for lanes 0..count-1; dlogits [10][kLanes] =
-// scale * (softmax - one_hot(label)) there and 0 in the other lanes.
+// scale * (softmax - one_hot(label)) there and 0 in the other lanes. A `competitor` is an
+// eleventh, constant logit that takes part in the softmax (the 1998 RBF loss's -j); its own
+// gradient is not written.
 LossTotals softmax_cross_entropy(const float* logits, const int64_t* labels, int64_t count,
-                                 float scale, float* dlogits);
+                                 float scale, float* dlogits,
+                                 std::optional<float> competitor = std::nullopt);
 
 // acc[j] += x[j] for j < count.
 void add(float* acc, const float* x, int64_t count);
