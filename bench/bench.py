@@ -207,20 +207,19 @@ def fp32_peak_gflops() -> tuple[float, str]:
     multiply-adds (2 FLOP each) of its widest vector per cycle at the clock /proc/cpuinfo shows.
     (Hyper-threads sharing a core, turbo clocks and AVX-512 frequency drops are not modelled;
     the fused kernels use separate multiplies and adds, so they can reach at most half.)"""
-    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    mhz = next((float(ln.split(":")[1]) for ln in info.splitlines() if ln.startswith("cpu MHz")), 0)
-    flags = next(
-        (ln.split(":")[1].split() for ln in info.splitlines() if ln.startswith("flags")), []
-    )
+    flags, mhz = provenance.cpu_flags() or [], provenance.cpu_mhz() or 0.0
     lanes = 16 if "avx512f" in flags else 8 if "fma" in flags else 4
     cpus = os.cpu_count() or 1
     rule = f"{cpus} CPUs x {mhz:.0f} MHz x 2 FMA x {lanes} lanes x 2 FLOP"
     return cpus * mhz * 1e-3 * 2 * lanes * 2, rule
 
 
+PEAK_GFLOPS, PEAK_RULE = fp32_peak_gflops()
+
+
 def peak_fraction(images_per_second: float) -> float:
-    peak, _ = fp32_peak_gflops()
-    return images_per_second * flops_per_training_image() * 1e-9 / peak if peak else 0.0
+    flops = images_per_second * flops_per_training_image() * 1e-9
+    return flops / PEAK_GFLOPS if PEAK_GFLOPS else 0.0
 
 
 def bench_single(data: Data, args: argparse.Namespace) -> dict[str, Any]:
@@ -509,8 +508,8 @@ def machine(args: argparse.Namespace, data: Data, malloc_tuned: bool) -> dict[st
         "test_images": int(data.test_x.shape[0]),
         "torch_compile": False,
         "flops_per_training_image": flops_per_training_image(),
-        "fp32_peak_gflops": fp32_peak_gflops()[0],
-        "fp32_peak_rule": fp32_peak_gflops()[1],
+        "fp32_peak_gflops": PEAK_GFLOPS,
+        "fp32_peak_rule": PEAK_RULE,
         "command": " ".join(["python", "bench/bench.py", *sys.argv[1:]]),
     }
 

@@ -15,7 +15,16 @@ from torchvision.datasets.utils import calculate_md5
 
 from ._version import __version__
 
-__all__ = ["cpu_model", "environment", "file_md5s", "git_info", "has_avx512", "utc_now"]
+__all__ = [
+    "cpu_flags",
+    "cpu_mhz",
+    "cpu_model",
+    "environment",
+    "file_md5s",
+    "git_info",
+    "has_avx512",
+    "utc_now",
+]
 
 _GIT_TIMEOUT_S = 10.0
 
@@ -61,16 +70,33 @@ def _cpuinfo() -> str:
 
 def cpu_model() -> str:
     """The CPU's model name as ``lscpu`` shows it (``platform.processor()`` where unknown)."""
+    return _cpuinfo_field("model name") or platform.processor() or platform.machine()
+
+
+def _cpuinfo_field(name: str) -> str | None:
+    """The value of the first ``name`` line of /proc/cpuinfo (None where there is none)."""
     for line in _cpuinfo().splitlines():
-        if line.startswith("model name"):
+        if line.startswith(name):
             return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
+    return None
+
+
+def cpu_flags() -> list[str] | None:
+    """The CPU's feature flags (``avx512f``, ``fma``, ...); None where /proc/cpuinfo is missing."""
+    flags = _cpuinfo_field("flags")
+    return None if flags is None else flags.split()
+
+
+def cpu_mhz() -> float | None:
+    """The clock /proc/cpuinfo shows for the first CPU, in MHz (None where unknown)."""
+    mhz = _cpuinfo_field("cpu MHz")
+    return None if mhz is None else float(mhz)
 
 
 def has_avx512() -> bool | None:
     """Whether the CPU offers AVX-512 (``avx512f``); None where /proc/cpuinfo is missing."""
-    flags = next((ln for ln in _cpuinfo().splitlines() if ln.startswith("flags")), None)
-    return None if flags is None else "avx512f" in flags.split(":", 1)[1].split()
+    flags = cpu_flags()
+    return None if flags is None else "avx512f" in flags
 
 
 def _version(module: str) -> str | None:
