@@ -13,6 +13,7 @@ import textwrap
 import numpy as np
 import pytest
 import torch
+from stopping import Stop, stop_at
 
 import lenet_cpp
 from lenet_cpp.synthetic import make_synthetic_mnist
@@ -39,18 +40,6 @@ def assert_same_run(a: lenet_cpp.TrainResult, b: lenet_cpp.TrainResult) -> None:
         assert torch.equal(a.test_predictions, b.test_predictions)
     for name, tensor in a.model.state_dict().items():
         assert torch.equal(tensor, b.model.state_dict()[name]), name
-
-
-class Stop(Exception):
-    pass
-
-
-def stop_at(step: int):
-    def progress(p: lenet_cpp.Progress) -> None:
-        if p.step == step:
-            raise Stop
-
-    return progress
 
 
 @pytest.mark.parametrize("kernels", ["fused", "libtorch"])

@@ -8,6 +8,7 @@ import math
 
 import pytest
 import torch
+from stopping import Stop, stop_at
 
 import lenet_cpp
 from lenet_cpp.synthetic import make_synthetic_mnist
@@ -129,18 +130,6 @@ def test_both_kernels_follow_the_same_schedule() -> None:
     reference = run(3, kernels="libtorch", schedule="onecycle")
     assert torch.equal(fused.step_learning_rates, reference.step_learning_rates)
     assert torch.allclose(fused.step_losses, reference.step_losses, rtol=1e-3, atol=1e-4)
-
-
-class Stop(Exception):
-    pass
-
-
-def stop_at(step: int):
-    def progress(p: lenet_cpp.Progress) -> None:
-        if p.step == step:
-            raise Stop
-
-    return progress
 
 
 @pytest.mark.parametrize("kernels", ["fused", "libtorch"])
