@@ -18,6 +18,7 @@ constexpr int64_t kShard = kShardImages;
 constexpr int64_t L = kernels::kLanes;
 constexpr int64_t kLd2 = 100 * L;  // row stride of conv2's im2col and output
 constexpr int64_t kAlign = 16;     // floats: 64 bytes
+constexpr int64_t kUpdateSlice = 256 * kAlign;  // parameters per task of the SGD update
 
 int64_t aligned(int64_t floats) { return (floats + kAlign - 1) / kAlign * kAlign; }
 
@@ -158,7 +159,7 @@ Trainer::Trainer(const LeNet5Impl& model, const SgdOptions& sgd)
       workspaces_(static_cast<size_t>(pool_.workers())) {}
 
 kernels::LossTotals Trainer::accumulate(const float* images, const int64_t* labels,
-                                        int64_t batch) {
+                                        int64_t batch, bool update) {
   const int64_t shards = (batch + kShard - 1) / kShard;
   const int64_t parameters = params_.numel();
   if (grads_.numel() < shards * parameters) {
@@ -166,7 +167,7 @@ kernels::LossTotals Trainer::accumulate(const float* images, const int64_t* labe
   }
   shard_totals_.assign(static_cast<size_t>(shards), {});
 
-  const float* params = params_.data_ptr<float>();
+  float* params = params_.data_ptr<float>();
   float* grads = grads_.data_ptr<float>();
   pool_.run(shards, [&](int64_t shard, int64_t worker) {
     const int64_t first = shard * kShard;
@@ -175,9 +176,23 @@ kernels::LossTotals Trainer::accumulate(const float* images, const int64_t* labe
         params, options_, images + first * 784, labels + first, count, batch,
         workspaces_[static_cast<size_t>(worker)], grads + shard * parameters);
   });
-  for (int64_t shard = 1; shard < shards; ++shard) {
-    kernels::add(grads, grads + shard * parameters, parameters);
-  }
+
+  // The shard gradients are summed in shard order and the update applied, slice by slice of
+  // the parameters on the workers: every parameter sees the same operations in the same order.
+  const int64_t slices = (parameters + kUpdateSlice - 1) / kUpdateSlice;
+  float* momentum = momentum_.data_ptr<float>();
+  pool_.run(slices, [&](int64_t slice, int64_t /*worker*/) {
+    const int64_t begin = slice * kUpdateSlice;
+    const int64_t length = std::min(kUpdateSlice, parameters - begin);
+    for (int64_t shard = 1; shard < shards; ++shard) {
+      kernels::add(grads + begin, grads + shard * parameters + begin, length);
+    }
+    if (!update) return;
+    kernels::sgd(params + begin, momentum + begin, grads + begin, length,
+                 static_cast<float>(sgd_.learning_rate), static_cast<float>(sgd_.momentum),
+                 static_cast<float>(sgd_.weight_decay), first_step_);
+  });
+  if (update) first_step_ = false;
 
   kernels::LossTotals totals;
   for (const auto& shard : shard_totals_) {
@@ -188,17 +203,11 @@ kernels::LossTotals Trainer::accumulate(const float* images, const int64_t* labe
 }
 
 kernels::LossTotals Trainer::step(const float* images, const int64_t* labels, int64_t batch) {
-  const auto totals = accumulate(images, labels, batch);
-  kernels::sgd(params_.data_ptr<float>(), momentum_.data_ptr<float>(), grads_.data_ptr<float>(),
-               params_.numel(), static_cast<float>(sgd_.learning_rate),
-               static_cast<float>(sgd_.momentum), static_cast<float>(sgd_.weight_decay),
-               first_step_);
-  first_step_ = false;
-  return totals;
+  return accumulate(images, labels, batch, /*update=*/true);
 }
 
 torch::Tensor Trainer::gradient(const float* images, const int64_t* labels, int64_t batch) {
-  accumulate(images, labels, batch);
+  accumulate(images, labels, batch, /*update=*/false);
   return grads_[0];
 }
 

@@ -108,8 +108,10 @@ class Trainer {
   void restore(const State& state);
 
  private:
-  // Runs every shard's forward and backward pass; grads_[0] then holds their sum, in shard order.
-  kernels::LossTotals accumulate(const float* images, const int64_t* labels, int64_t batch);
+  // Runs every shard's forward and backward pass; grads_[0] then holds their sum, in shard
+  // order. With `update`, the SGD step follows.
+  kernels::LossTotals accumulate(const float* images, const int64_t* labels, int64_t batch,
+                                 bool update);
 
   LeNet5Options options_;
   SgdOptions sgd_;

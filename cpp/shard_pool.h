@@ -2,11 +2,15 @@
 //
 // Each shard is claimed from a shared counter, so whoever runs takes the next shard: a worker
 // that the OS has not scheduled yet (other processes on a busy machine) delays nothing, unlike
-// an OpenMP region whose closing barrier waits for every thread of the team. The caller
-// publishes the step and sleeps until every shard is done; the workers sleep between steps.
+// an OpenMP region whose closing barrier waits for every thread of the team. The calling thread
+// is worker 0 and claims shards like the others; `workers - 1` threads are started. Whoever
+// waits (a worker for the next step, the caller for the last shard) spins for up to kSpin
+// before it sleeps: steps follow each other within microseconds, and waking a sleeping thread
+// costs more than that.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <exception>
 #include <functional>
@@ -22,6 +26,8 @@ inline void scheduling_point() { std::this_thread::yield(); }
 
 class ShardPool {
  public:
+  static constexpr std::chrono::microseconds kSpin{100};
+
   // work(shard, worker): worker in [0, workers) tells which per-thread buffers to use.
   using Work = std::function<void(int64_t shard, int64_t worker)>;
 
@@ -39,6 +45,8 @@ class ShardPool {
 
  private:
   void serve(int64_t worker);
+  // Claims and runs shards of generation `generation` until none is left.
+  void claim_shards(uint64_t generation, int64_t worker);
 
   int64_t workers_;
   std::vector<std::thread> threads_;
