@@ -4,15 +4,22 @@
 
 #include <algorithm>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 // The hot loops are compiled for several instruction sets and one is picked at load time
 // (GCC's target_clones on x86-64 glibc), unless the build pins one (setup.py, LENET_CPP_ISA).
-// Which one runs changes the speed, never the result: the loops fix every sum's order and the
-// build forbids FMA contraction.
+// Which one runs changes the speed, never the result: the loops fix every sum's order, their
+// FMAs are written out (fma_v) and the build forbids the compiler to add others.
 #if defined(LENET_CPP_DISPATCH)
 #define LENET_VECTORIZE __attribute__((target_clones("default", "avx2", "avx512f")))
 #else
 #define LENET_VECTORIZE
 #endif
+// The vector kernels' entry points inline everything they call, the FMA of their instruction
+// set included (see fma_v).
+#define LENET_KERNEL __attribute__((flatten))
 
 namespace lenet::kernels {
 namespace {
@@ -184,6 +191,45 @@ __attribute__((always_inline)) inline void store_v(float* p, V v) {
   __builtin_memcpy(p, &v, sizeof v);
 }
 
+// Every product-sum of these kernels is a fused multiply-add, a * b + c with one rounding,
+// written out rather than left to the compiler (the build forbids contracting a * b + c), so
+// all variants run the same operations and give the same bits. AVX-512 and AVX2 use their FMA
+// instructions; other vectors go lane by lane through fmaf, which the compiler turns into the
+// target's vector FMA where it has one (NEON, the 4-lane tails of the x86 variants) and into
+// calls to libm's fmaf on x86-64 without FMA (CPUs before 2013, or a build pinned to the
+// baseline ISA: slow, same bits). The x86 overloads carry their instruction set, so they are
+// inlined only into kernels compiled for it (LENET_KERNEL below flattens each one).
+__attribute__((always_inline)) inline float fma_s(float a, float b, float c) {
+  return __builtin_fmaf(a, b, c);
+}
+template <class V>
+__attribute__((always_inline)) inline V fma_v(V a, V b, V c) {
+  V out;
+  for (int64_t e = 0; e < kWidth<V>; ++e) out[e] = fma_s(a[e], b[e], c[e]);
+  return out;
+}
+// a in every lane
+template <class V>
+__attribute__((always_inline)) inline V fma_v(float a, V b, V c) {
+  V out;
+  for (int64_t e = 0; e < kWidth<V>; ++e) out[e] = fma_s(a, b[e], c[e]);
+  return out;
+}
+#if defined(__x86_64__)
+__attribute__((target("avx512f"))) inline Vec16 fma_v(Vec16 a, Vec16 b, Vec16 c) {
+  return _mm512_fmadd_ps(a, b, c);
+}
+__attribute__((target("avx512f"))) inline Vec16 fma_v(float a, Vec16 b, Vec16 c) {
+  return _mm512_fmadd_ps(_mm512_set1_ps(a), b, c);
+}
+__attribute__((target("avx2,fma"))) inline Vec8 fma_v(Vec8 a, Vec8 b, Vec8 c) {
+  return _mm256_fmadd_ps(a, b, c);
+}
+__attribute__((target("avx2,fma"))) inline Vec8 fma_v(float a, Vec8 b, Vec8 c) {
+  return _mm256_fmadd_ps(_mm256_set1_ps(a), b, c);
+}
+#endif
+
 // Rows [i, i + kRows) of lane_gemm, kGroup columns at a time: the accumulators stay in
 // registers. Columns past the last multiple of kGroup are summed one by one, in the same order.
 template <class V, int64_t kRows, int64_t kGroup>
@@ -201,7 +247,9 @@ __attribute__((always_inline)) inline void lane_gemm_rows(int64_t i, int64_t k, 
       const float* v = (b + j * ldb + col);
       for (int64_t r = 0; r < kRows; ++r) {
         const float w = a[(i + r) * a_row + j * a_col];
-        for (int64_t h = 0; h < kVecs; ++h) acc[r][h] += w * load_v<V>(v + h * kWidth<V>);
+        for (int64_t h = 0; h < kVecs; ++h) {
+          acc[r][h] = fma_v(w, load_v<V>(v + h * kWidth<V>), acc[r][h]);
+        }
       }
     }
     for (int64_t r = 0; r < kRows; ++r) {
@@ -212,7 +260,9 @@ __attribute__((always_inline)) inline void lane_gemm_rows(int64_t i, int64_t k, 
   for (; col < n; ++col) {
     for (int64_t r = 0; r < kRows; ++r) {
       float sum = 0.0F;
-      for (int64_t j = 0; j < k; ++j) sum += a[(i + r) * a_row + j * a_col] * b[j * ldb + col];
+      for (int64_t j = 0; j < k; ++j) {
+        sum = fma_s(a[(i + r) * a_row + j * a_col], b[j * ldb + col], sum);
+      }
       c[(i + r) * ldc + col] = sum;
     }
   }
@@ -291,7 +341,7 @@ __attribute__((always_inline)) inline void lane_dot_block(int64_t i, int64_t j, 
         for (int64_t s = 0; s < kCols; ++s) xv[s] = load_v<V>(x + (j + s) * ldx + q);
         for (int64_t r = 0; r < kRows; ++r) {
           const V g = load_v<V>(d + (i + r) * ldd + q);
-          for (int64_t s = 0; s < kCols; ++s) acc[r][s] += g * xv[s];
+          for (int64_t s = 0; s < kCols; ++s) acc[r][s] = fma_v(g, xv[s], acc[r][s]);
         }
       }
       for (int64_t r = 0; r < kRows; ++r) {
@@ -346,7 +396,9 @@ __attribute__((always_inline)) inline void conv1_forward_with(const float* __res
             const float* v = (x + ((y + ky) * kPadded + col + kx) * L + group);
             for (int64_t c = 0; c < 6; ++c) {
               const float w = weights[c * 26 + ky * 5 + kx];
-              for (int64_t h = 0; h < 2; ++h) acc[c][h] += w * load_v<V>(v + h * kWidth<V>);
+              for (int64_t h = 0; h < 2; ++h) {
+                acc[c][h] = fma_v(w, load_v<V>(v + h * kWidth<V>), acc[c][h]);
+              }
             }
           }
         }
@@ -385,7 +437,7 @@ __attribute__((always_inline)) inline void conv1_weight_grad_with(const float* _
               const float* v = (x + ((y + ky) * kPadded + col + kx) * L + group);
               for (int64_t h = 0; h < 2; ++h) {
                 const int64_t at = h * kWidth<V>;
-                acc[kx][h] += load_v<V>(d + at) * load_v<V>(v + at);
+                acc[kx][h] = fma_v(load_v<V>(d + at), load_v<V>(v + at), acc[kx][h]);
               }
             }
           }
@@ -410,31 +462,33 @@ struct VectorKernels {
   decltype(&conv1_weight_grad) conv1_grad;
 };
 
-#define LENET_VECTOR_KERNELS(NAME, TARGET, V)                                                  \
-  TARGET void NAME##_gemm(int64_t m, int64_t k, int64_t n, const float* a, int64_t a_row,      \
-                          int64_t a_col, const float* b, int64_t ldb, float* c, int64_t ldc) { \
-    lane_gemm_with<V>(m, k, n, a, a_row, a_col, b, ldb, c, ldc);                               \
-  }                                                                                            \
-  TARGET void NAME##_dot(int64_t m, int64_t n, int64_t length, const float* d, int64_t ldd,    \
-                         const float* x, int64_t ldx, float* c, int64_t ldc) {                 \
-    lane_dot_with<V>(m, n, length, d, ldd, x, ldx, c, ldc);                                    \
-  }                                                                                            \
-  TARGET void NAME##_conv1(const float* x, const float* weights, float* a1) {                  \
-    conv1_forward_with<V>(x, weights, a1);                                                     \
-  }                                                                                            \
-  TARGET void NAME##_conv1_grad(const float* x, const float* da1, float* grad) {               \
-    conv1_weight_grad_with<V>(x, da1, grad);                                                   \
-  }                                                                                            \
+#define LENET_VECTOR_KERNELS(NAME, ISA, V)                                                         \
+  LENET_KERNEL ISA void NAME##_gemm(int64_t m, int64_t k, int64_t n, const float* a,               \
+                                   int64_t a_row, int64_t a_col, const float* b, int64_t ldb,      \
+                                   float* c, int64_t ldc) {                                        \
+    lane_gemm_with<V>(m, k, n, a, a_row, a_col, b, ldb, c, ldc);                                   \
+  }                                                                                                \
+  LENET_KERNEL ISA void NAME##_dot(int64_t m, int64_t n, int64_t length, const float* d,           \
+                                  int64_t ldd, const float* x, int64_t ldx, float* c,              \
+                                  int64_t ldc) {                                                   \
+    lane_dot_with<V>(m, n, length, d, ldd, x, ldx, c, ldc);                                        \
+  }                                                                                                \
+  LENET_KERNEL ISA void NAME##_conv1(const float* x, const float* weights, float* a1) {            \
+    conv1_forward_with<V>(x, weights, a1);                                                         \
+  }                                                                                                \
+  LENET_KERNEL ISA void NAME##_conv1_grad(const float* x, const float* da1, float* grad) {         \
+    conv1_weight_grad_with<V>(x, da1, grad);                                                       \
+  }                                                                                                \
   constexpr VectorKernels NAME##_kernels{NAME##_gemm, NAME##_dot, NAME##_conv1, NAME##_conv1_grad};
-LENET_VECTOR_KERNELS(avx512, __attribute__((target("avx512f"))), Vec16)
-LENET_VECTOR_KERNELS(avx2, __attribute__((target("avx2"))), Vec8)
+LENET_VECTOR_KERNELS(avx512, __attribute__((target("avx512f,fma"))), Vec16)
+LENET_VECTOR_KERNELS(avx2, __attribute__((target("avx2,fma"))), Vec8)
 LENET_VECTOR_KERNELS(generic, , Vec4)
 #undef LENET_VECTOR_KERNELS
 
 VectorKernels pick_vector_kernels() {
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f")) return avx512_kernels;
-  if (__builtin_cpu_supports("avx2")) return avx2_kernels;
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma")) return avx512_kernels;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return avx2_kernels;
   return generic_kernels;
 }
 const VectorKernels kVector = pick_vector_kernels();
@@ -442,7 +496,7 @@ const VectorKernels kVector = pick_vector_kernels();
 #else
 #if defined(__AVX512F__)
 using NativeVec = Vec16;
-#elif defined(__AVX__)
+#elif defined(__AVX2__) && defined(__FMA__)
 using NativeVec = Vec8;
 #else
 using NativeVec = Vec4;
@@ -452,21 +506,21 @@ using NativeVec = Vec4;
 
 }  // namespace
 
-void lane_gemm(int64_t m, int64_t k, int64_t n, const float* a, int64_t a_row, int64_t a_col,
-               const float* b, int64_t ldb, float* c, int64_t ldc) {
+LENET_KERNEL void lane_gemm(int64_t m, int64_t k, int64_t n, const float* a, int64_t a_row,
+                            int64_t a_col, const float* b, int64_t ldb, float* c, int64_t ldc) {
   LENET_VECTOR_CALL(gemm, lane_gemm_with, m, k, n, a, a_row, a_col, b, ldb, c, ldc);
 }
 
-void lane_dot(int64_t m, int64_t n, int64_t length, const float* d, int64_t ldd, const float* x,
-              int64_t ldx, float* c, int64_t ldc) {
+LENET_KERNEL void lane_dot(int64_t m, int64_t n, int64_t length, const float* d, int64_t ldd,
+                           const float* x, int64_t ldx, float* c, int64_t ldc) {
   LENET_VECTOR_CALL(dot, lane_dot_with, m, n, length, d, ldd, x, ldx, c, ldc);
 }
 
-void conv1_forward(const float* x, const float* weights, float* a1) {
+LENET_KERNEL void conv1_forward(const float* x, const float* weights, float* a1) {
   LENET_VECTOR_CALL(conv1, conv1_forward_with, x, weights, a1);
 }
 
-void conv1_weight_grad(const float* x, const float* da1, float* grad) {
+LENET_KERNEL void conv1_weight_grad(const float* x, const float* da1, float* grad) {
   LENET_VECTOR_CALL(conv1_grad, conv1_weight_grad_with, x, da1, grad);
 }
 

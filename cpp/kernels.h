@@ -1,8 +1,9 @@
 // Low-level CPU kernels of the fused LeNet-5 path: plain loops over raw float buffers. No torch,
 // no BLAS, no libm, no allocation, no threading: fused.cpp runs one shard of a batch per worker
-// thread. Every floating-point sum runs in an order these loops fix, and the build forbids
-// contracting a*b+c into an FMA (-ffp-contract=off), so results are the same bits on every CPU,
-// whichever instruction set the loops were compiled or dispatched for.
+// thread. Every floating-point sum runs in an order these loops fix, the matrix products and
+// convolutions write each product-sum as an explicit fused multiply-add, and the build forbids
+// the compiler to contract any other a*b+c (-ffp-contract=off), so results are the same bits on
+// every CPU, whichever instruction set the loops were compiled or dispatched for.
 //
 // Layout: the kLanes images of a shard are the innermost dimension of every buffer. A feature
 // map is [channel][y][x][lane], so each pixel is one contiguous vector of kLanes values and every
