@@ -303,7 +303,13 @@ def test_the_lecun1998_config_passes_the_schema():
     config.update(yaml.safe_load((root / "config" / "lecun1998.yaml").read_text()))
     validate(config, str(root / "schemas" / "config.schema.yaml"))
     (hp,) = grid_settings(config["grid"], config["epochs"]).values()
-    assert (hp.architecture, hp.output, hp.epochs, len(config["seeds"])) == (ARCH, "rbf", 20, 3)
+    assert (hp.architecture, hp.output, hp.schedule, hp.epochs, len(config["seeds"])) == (
+        ARCH,
+        "rbf",
+        "lecun1998",
+        20,
+        3,
+    )
     config["grid"]["architecture"] = ["lenet6"]
     with pytest.raises(Exception, match="lenet6"):
         validate(config, str(root / "schemas" / "config.schema.yaml"))
