@@ -14,7 +14,7 @@ import html
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from .layout import GRID_KEYS
+from .layout import DEFAULT_ARCHITECTURE, GRID_KEYS
 from .results import SummaryRow, dataset_of
 
 __all__ = [
@@ -127,9 +127,14 @@ def _caption(rows: Sequence[SummaryRow], constant: Sequence[str]) -> str:
 
 def _shown_keys(rows: Sequence[SummaryRow]) -> list[str]:
     """The hyperparameters (dataset included) that differ between rows; else activation and
-    pooling."""
+    pooling, or architecture and output when no row is today's network (the 1998 network
+    ignores activation and pooling)."""
     varying = [k for k in _KEYS if len({_value(r, k) for r in rows}) > 1]
-    return varying or ["activation", "pooling"]
+    if varying:
+        return varying
+    if all(row["architecture"] != DEFAULT_ARCHITECTURE for row in rows):
+        return ["architecture", "output"]
+    return ["activation", "pooling"]
 
 
 def setting_labels(rows: Sequence[SummaryRow]) -> dict[str, str]:

@@ -226,6 +226,14 @@ def test_legend_labels_name_what_varies() -> None:
     }
 
 
+def test_a_lone_1998_setting_is_labelled_by_its_network_not_its_unused_activation() -> None:
+    record = _record("tanh_avg", [[0.98, 0.99]])
+    record["setting"] |= {"architecture": "lenet5-1998", "output": "rbf"}
+    assert setting_labels(_rows(record)) == {"tanh_avg": "lenet5-1998, rbf"}
+    assert grid_table(_rows(record)).key_headings == ("Network", "Output")
+    assert setting_labels(_rows(GRID[0])) == {"relu_max": "relu, max"}
+
+
 def test_markdown_and_html_tables_hold_the_same_rows() -> None:
     table = grid_table(_rows(*GRID))
     markdown = to_markdown(table).splitlines()
