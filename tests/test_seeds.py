@@ -13,9 +13,9 @@ import pytest
 import torch
 
 import lenet_cpp
-from lenet_cpp.integrity import DataIntegrityError, write_manifest
+from lenet_cpp.integrity import DataIntegrityError, read_manifest, verify_files, write_manifest
 from lenet_cpp.job import JobSpec, run_job, run_setting
-from lenet_cpp.layout import MNIST_FILES, PARTIAL_SUFFIX, run_files
+from lenet_cpp.layout import DATA_MANIFEST, MNIST_FILES, PARTIAL_SUFFIX, run_files
 from lenet_cpp.results import (
     atomic_path,
     best_row,
@@ -362,3 +362,34 @@ def test_run_job_rejects_a_subset_larger_than_the_data(
 ) -> None:
     with pytest.raises(ValueError, match="train_subset=100000"):
         run_job(_spec(synthetic_mnist_dir, tmp_path / "out", train_subset=100_000))
+
+
+def test_manifest_round_trip_and_what_a_mismatch_reports(
+    synthetic_mnist_dir: Path, synthetic_md5: dict[str, str], tmp_path: Path
+) -> None:
+    """The data rule's manifest holds every MNIST file's MD5 and whether it was checked against
+    the official sums; only a lenet-cpp manifest is accepted; a mismatch names both sums."""
+    path = write_manifest(synthetic_mnist_dir, verified=True)
+    assert path == synthetic_mnist_dir / DATA_MANIFEST
+    assert read_manifest(path) == {name: synthetic_md5[name] for name in MNIST_FILES}
+    assert json.loads(path.read_text())["verified_against_official_md5"] is True
+    unverified = write_manifest(synthetic_mnist_dir, verified=False)
+    assert json.loads(unverified.read_text())["verified_against_official_md5"] is False
+    for foreign in ('{"format": "other", "md5": {}}', "[1, 2]"):
+        other = tmp_path / "other.json"
+        other.write_text(foreign)
+        with pytest.raises(ValueError, match="not a data manifest written by lenet-cpp"):
+            read_manifest(other)
+
+    name = MNIST_FILES[0]
+    wrong = {name: "0" * 32}
+    with pytest.raises(DataIntegrityError) as error:
+        verify_files(synthetic_mnist_dir, wrong, source="a test")
+    assert (error.value.path, error.value.expected, error.value.found) == (
+        synthetic_mnist_dir / name,
+        "0" * 32,
+        synthetic_md5[name],
+    )
+    assert verify_files(synthetic_mnist_dir, {name: synthetic_md5[name]}, source="x") == {
+        name: synthetic_md5[name]
+    }
