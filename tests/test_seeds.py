@@ -390,6 +390,8 @@ def test_manifest_round_trip_and_what_a_mismatch_reports(
         "0" * 32,
         synthetic_md5[name],
     )
+    assert f"has MD5 {synthetic_md5[name]}, expected MD5 {'0' * 32} (a test)" in str(error.value)
+    assert "is missing" not in str(error.value) and str(synthetic_mnist_dir) in str(error.value)
     assert verify_files(synthetic_mnist_dir, {name: synthetic_md5[name]}, source="x") == {
         name: synthetic_md5[name]
     }
