@@ -180,7 +180,7 @@ def test_schedule_and_augment_axes_reach_the_plan(fresh: Path) -> None:
     """The speedrun config (a schedule axis and its options) plans its one setting; an
     augment axis doubles the settings with _aug names."""
     done = run_snakemake(fresh, "--dry-run", "--configfile", "config.yaml", "config/speedrun.yaml")
-    assert "relu_max_lr0.04_bs64_mom0.9_wd0.0005_onecycle" in done.stdout + done.stderr
+    assert "relu_max_lr0.08_bs128_mom0.9_wd0.0005_onecycle" in done.stdout + done.stderr
     extra = fresh / "aug.yaml"
     extra.write_text("grid:\n  augment: [false, true]\naugment_ranges: {rotate: 5}\n")
     done = run_snakemake(fresh, "--dry-run", "--configfile", "config.yaml", str(extra))
