@@ -206,7 +206,7 @@ def fp32_peak_gflops() -> tuple[float, str]:
     """The CPU's nominal FP32 peak and how it is counted: every logical CPU issuing two fused
     multiply-adds (2 FLOP each) of its widest vector per cycle at the clock /proc/cpuinfo shows.
     (Hyper-threads sharing a core, turbo clocks and AVX-512 frequency drops are not modelled;
-    the fused kernels use separate multiplies and adds, so they can reach at most half.)"""
+    the fused kernels' products are such fused multiply-adds, the rest of their work is not.)"""
     flags, mhz = provenance.cpu_flags() or [], provenance.cpu_mhz() or 0.0
     lanes = 16 if "avx512f" in flags else 8 if "fma" in flags else 4
     cpus = os.cpu_count() or 1
